@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import subprocess
+import sys
 import warnings
 from fractions import Fraction
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -501,3 +505,33 @@ def test_load_state_rejects_other_configuration():
     other = PrivacyEngine("pacmi", 8, 0.7, 20, rng=np.random.default_rng(0))
     with pytest.raises(ValueError, match="budget_nats: checkpoint 0.5 vs engine 0.7"):
         other.load_state_dict(engine.state_dict())
+
+
+@settings(max_examples=20, deadline=None)
+@given(
+    num_subsets=st.sampled_from([2, 4, 8]),
+    steps=st.integers(min_value=1, max_value=6),
+    seed=st.integers(min_value=0, max_value=2**32 - 1),
+)
+def test_entropy_cap_binds_for_large_budget(num_subsets, steps, seed):
+    # With 50 nats per run every non-unanimous release hits its cap 0.999 * H(q_plus).
+    engine = PrivacyEngine("pacmi", num_subsets, 50.0, steps, 1, "uniform", "none", None, np.random.default_rng(seed))
+    _, traces = run_engine(engine, subset_mean_stream(seed, num_subsets, 0.0))
+    for trace in traces:
+        record = trace["record"]
+        if record["release"] == "noisy":
+            assert record["spent"] == ENTROPY_CAP_FRACTION * binary_entropy(record["q_plus"])
+            assert record["sigma"] > 0.0
+
+
+def test_privacy_package_imports_without_torch():
+    code = (
+        "import sys\n"
+        "import paczero.privacy.channel, paczero.privacy.budget, paczero.privacy.mechanism\n"
+        "import paczero.privacy.conversions, paczero.privacy.ledger\n"
+        "assert 'torch' not in sys.modules, 'paczero.privacy imported torch'\n"
+    )
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    completed = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert completed.returncode == 0, completed.stderr
