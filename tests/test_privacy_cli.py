@@ -58,6 +58,12 @@ def test_convert_bound(capsys):
     assert "epsilon=0.199" in out
 
 
+def test_convert_rejects_small_prior(capsys):
+    code, _, err = run_cli(capsys, "convert", "--mi", "0.33", "--prior", "0.01")
+    assert code == 2
+    assert "--prior must be in [0.5, 1)" in err
+
+
 def test_convert_needs_one_value(capsys):
     with pytest.raises(SystemExit) as error:
         cli.main(["privacy", "convert", "--mi", "0.3", "--epsilon", "1"])

@@ -138,3 +138,18 @@ def test_conversions_reject_bad_inputs():
         dp_to_success_bound(-1.0)
     with pytest.raises(ValueError, match="bound must be a success rate"):
         success_bound_to_mi(1.2)
+
+
+def test_matching_rejects_prior_below_half():
+    with pytest.raises(ValueError, match="prior must be >= 0.5 to match MI with DP"):
+        mi_to_matched_epsilon(0.3, prior=1 / 128)
+    with pytest.raises(ValueError, match="prior must be >= 0.5 to match MI with DP"):
+        epsilon_to_matched_mi(1.0, prior=0.25)
+
+
+def test_matching_with_prior_above_half():
+    # At prior 0.75 the DP bound stays at the trivial 0.75 until (e^eps) / (1 + e^eps) passes it, at eps = log 3.
+    assert epsilon_to_matched_mi(math.log(3.0) - 1e-9, prior=0.75) == pytest.approx(0.0, abs=1e-9)
+    epsilon = 2.0
+    mi = epsilon_to_matched_mi(epsilon, prior=0.75)
+    assert mi_to_matched_epsilon(mi, prior=0.75) == pytest.approx(epsilon, rel=1e-8)

@@ -43,7 +43,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     given.add_argument("--bound", type=float, help="adversary success-rate bound, a probability in [0, 1]")
     convert.add_argument("--delta", type=float, default=0.0, help="DP delta, a probability in [0, 1) (default: 0)")
     convert.add_argument(
-        "--prior", type=float, default=0.5, help="adversary's best prior success rate, in (0, 1) (default: 0.5)"
+        "--prior",
+        type=float,
+        default=0.5,
+        help="adversary's best prior success rate for the membership guess, in [0.5, 1) (default: 0.5)",
     )
     convert.set_defaults(func=_run_convert)
 
@@ -82,6 +85,11 @@ def _format_epsilon(epsilon: float) -> str:
 
 def _run_convert(args: argparse.Namespace) -> int:
     delta, prior = args.delta, args.prior
+    if not 0.5 <= prior < 1.0:
+        raise ValueError(
+            f"--prior must be in [0.5, 1) to match MI with DP, got {prior!r}; for an example in k of M subsets "
+            "use max(k, M - k) / M"
+        )
     if args.mi is not None:
         bound = conversions.mi_to_success_bound(args.mi, prior)
         mi = args.mi

@@ -34,7 +34,10 @@ symmetric point alpha = beta) gives
 capped at 1. For prior 1/2 and delta = 0 this is e^eps / (1 + e^eps).
 
 "Matched" values go through the success bound: an MI budget and an epsilon
-are matched when they give the same bound at the same prior.
+are matched when they give the same bound at the same prior. Matching needs
+prior >= 1/2, because the DP bound describes a binary membership guess,
+whose best prior success rate max(pi, 1 - pi) is then the same pi that the
+MI bound uses.
 """
 
 from __future__ import annotations
@@ -58,6 +61,16 @@ def _check_prior(prior: float) -> float:
     prior = float(prior)
     if not 0.0 < prior < 1.0:
         raise ValueError(f"prior must be a probability in (0, 1), got {prior!r}")
+    return prior
+
+
+def _check_matching_prior(prior: float) -> float:
+    prior = _check_prior(prior)
+    if prior < 0.5:
+        raise ValueError(
+            f"prior must be >= 0.5 to match MI with DP, got {prior!r}; a binary membership guess has best prior "
+            "success rate max(k, M - k) / M for an example in k of M subsets"
+        )
     return prior
 
 
@@ -145,10 +158,12 @@ def success_bound_to_epsilon(bound: float, delta: float = 0.0, prior: float = 0.
 
 
 def mi_to_matched_epsilon(mi_nats: float, delta: float = 0.0, prior: float = 0.5) -> float:
-    """Return the epsilon whose DP success bound equals the MI success bound of `mi_nats`."""
+    """Return the epsilon whose DP success bound equals the MI success bound of `mi_nats` (prior >= 0.5)."""
+    prior = _check_matching_prior(prior)
     return success_bound_to_epsilon(mi_to_success_bound(mi_nats, prior), delta, prior)
 
 
 def epsilon_to_matched_mi(epsilon: float, delta: float = 0.0, prior: float = 0.5) -> float:
-    """Return the MI in nats whose success bound equals the DP success bound of (epsilon, delta)."""
+    """Return the MI in nats whose success bound equals the DP success bound of (epsilon, delta) (prior >= 0.5)."""
+    prior = _check_matching_prior(prior)
     return success_bound_to_mi(dp_to_success_bound(epsilon, delta, prior), prior)
