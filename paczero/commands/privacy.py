@@ -37,10 +37,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "max((e^eps + delta) / (1 + e^eps), prior + (1 - prior) delta, 1 - prior + prior delta)."
         ),
     )
-    given = convert.add_mutually_exclusive_group(required=True)
-    given.add_argument("--mi", type=float, help="MI budget, in nats")
-    given.add_argument("--epsilon", type=float, help="DP epsilon (dimensionless, natural-log scale)")
-    given.add_argument("--bound", type=float, help="adversary success-rate bound, a probability in [0, 1]")
+    input_value = convert.add_mutually_exclusive_group(required=True)
+    input_value.add_argument("--mi", type=float, help="MI budget, in nats")
+    input_value.add_argument("--epsilon", type=float, help="DP epsilon (dimensionless, natural-log scale)")
+    input_value.add_argument("--bound", type=float, help="adversary success-rate bound, a probability in [0, 1]")
     convert.add_argument("--delta", type=float, default=0.0, help="DP delta, a probability in [0, 1) (default: 0)")
     convert.add_argument(
         "--prior",
