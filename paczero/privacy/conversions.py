@@ -18,7 +18,7 @@ subsets, pi = max(k, M - k) / M; for guessing the secret index itself,
 pi = 1 / M.
 
 (epsilon, delta)-DP -> success bound (the hypothesis-testing view of DP,
-as in Wasserman and Zhou, 2010). Let the adversary decide whether a given
+derived here in full). Let the adversary decide whether a given
 example is a member (prior probability pi) with any test, and let
 alpha and beta be the test's false-positive and false-negative rates.
 (epsilon, delta)-DP forces
