@@ -34,7 +34,7 @@ def test_pacmi_spend_matches_diagnostics(tmp_path, sst2_folder):
     recipe = tiny_recipe(method="pacmi", budget_nats=0.05, steps=8, data=str(sst2_folder), num_subsets=16)
     metrics = run_cell(recipe, tmp_path)
     rows = _read_diagnostics(tmp_path)
-    spent = sum(r["spent"] for r in rows)
+    spent = sum(r["step_spent"] for r in rows)
     assert metrics["privacy"]["spent_nats"] == pytest.approx(spent, abs=1e-12)
     assert spent <= 0.05 + 1e-12
     assert rows[-1]["cumulative_mi"] == pytest.approx(spent, abs=1e-12)
@@ -53,7 +53,7 @@ def test_paczpl_spends_nothing(tmp_path):
     metrics = run_cell(tiny_recipe(method="paczpl", directions=2), tmp_path)
     rows = _read_diagnostics(tmp_path)
     assert metrics["privacy"]["spent_nats"] == 0.0
-    assert all(r["spent"] == 0 for r in rows)
+    assert all(r["step_spent"] == 0 for r in rows)
 
 
 def test_runs_are_deterministic(tmp_path):
