@@ -49,6 +49,7 @@ DEFAULTS: dict[str, Any] = {
     "epsilon": None,
     "delta": 1e-5,
     "sample_rate": 0.064,
+    "dp_noise": True,
     "data": "hub",
     "preset": "paper",
 }
@@ -58,6 +59,7 @@ INT_FIELDS = (
     "steps", "num_subsets", "subsets_per_example", "secret_index", "directions", "lora_r", "lora_alpha",
     "num_train", "num_dev", "num_eval", "eval_every", "data_seed", "train_seed", "micro_batch", "max_new_tokens",
 )
+BOOL_FIELDS = ("dp_noise",)
 CHOICES = {
     "task": TASKS,
     "track": TRACKS,
@@ -114,6 +116,9 @@ def resolve_recipe(raw: dict[str, Any]) -> dict[str, Any]:
             else:
                 raise _fail(cell, field, f"expected an integer, got {value!r}")
         recipe[field] = value
+    for field in BOOL_FIELDS:
+        if not isinstance(recipe[field], bool):
+            raise _fail(cell, field, f"expected true or false, got {recipe[field]!r}")
     for field, choices in CHOICES.items():
         if recipe[field] not in choices:
             raise _fail(cell, field, f"invalid value {recipe[field]!r}; use one of {', '.join(choices)}")
@@ -137,15 +142,32 @@ def _check_ranges(cell: str, recipe: dict[str, Any]) -> None:
                     "use method paczpl for a zero budget")
     if recipe["secret_index"] is not None and not 0 <= recipe["secret_index"] < m:
         raise _fail(cell, "secret_index", f"must be in [0, {m - 1}], got {recipe['secret_index']}")
-    if recipe["method"] in ("dpzero", "dpaggzo"):
-        if recipe["epsilon"] is None or recipe["epsilon"] <= 0:
-            raise _fail(cell, "epsilon", f"DP methods need epsilon > 0, got {recipe['epsilon']!r}")
-        if not 0 < recipe["sample_rate"] <= 1:
-            raise _fail(cell, "sample_rate", f"must be in (0, 1], got {recipe['sample_rate']!r}")
+    _check_dp(cell, recipe)
     if recipe["ablation"] != "none" and recipe["method"] != "nonprivate":
         raise _fail(cell, "ablation", f"ablation {recipe['ablation']!r} applies only to method nonprivate")
     if not isinstance(recipe["lora_targets"], list) or not all(isinstance(t, str) for t in recipe["lora_targets"]):
         raise _fail(cell, "lora_targets", f"expected a list of module names, got {recipe['lora_targets']!r}")
+
+
+def _check_dp(cell: str, recipe: dict[str, Any]) -> None:
+    method = recipe["method"]
+    if method not in ("dpzero", "dpaggzo"):
+        if not recipe["dp_noise"]:
+            raise _fail(cell, "dp_noise", f"applies only to methods dpzero and dpaggzo, not {method!r}; remove it")
+        return
+    if method == "dpzero" and recipe["directions"] != 1:
+        raise _fail(cell, "directions", f"DPZero uses one direction per step, got {recipe['directions']}; "
+                    "set directions to 1 or use method dpaggzo for K > 1")
+    if not recipe["dp_noise"]:
+        return  # the non-private reference: full batch, no noise, so epsilon, delta and sample_rate are unused
+    if recipe["epsilon"] is None or recipe["epsilon"] <= 0:
+        raise _fail(cell, "epsilon", f"DP methods need epsilon > 0, got {recipe['epsilon']!r}; "
+                    "set dp_noise to false for the non-private reference")
+    if not 0 < recipe["delta"] < 1:
+        raise _fail(cell, "delta", f"must be in (0, 1), got {recipe['delta']!r}")
+    if not 0 < recipe["sample_rate"] <= 1:
+        raise _fail(cell, "sample_rate", f"must be in (0, 1], got {recipe['sample_rate']!r}")
+
 
 # One line per field for `paczero train --help` and `paczero cells`: meaning, unit.
 FIELD_HELP = {
@@ -186,6 +208,7 @@ FIELD_HELP = {
     "epsilon": "DP epsilon (dpzero, dpaggzo)",
     "delta": "DP delta (dpzero, dpaggzo)",
     "sample_rate": "Poisson sampling rate per step (dpzero, dpaggzo)",
+    "dp_noise": "true: DP noise and Poisson sampling; false: non-private reference, full batch, no noise (dpzero, dpaggzo)",
     "data": "data source: hub, demo or a local folder",
     "preset": "preset that produced the recipe",
 }

@@ -66,10 +66,13 @@ class Seeds:
     membership: np.random.Generator
     mechanism: np.random.Generator
     directions: np.random.Generator
+    # Poisson sampling of the DP baselines. SeedSequence.spawn numbers its children, so the
+    # first three streams are the same as when only three were spawned.
+    sampling: np.random.Generator
 
     @classmethod
     def from_train_seed(cls, train_seed: int) -> "Seeds":
-        children = np.random.SeedSequence(train_seed).spawn(3)
+        children = np.random.SeedSequence(train_seed).spawn(4)
         return cls(*(np.random.default_rng(c) for c in children))
 
 
@@ -168,6 +171,10 @@ def run_cell(recipe: dict[str, Any], out_dir: str | Path, device: str | None = N
 
     if recipe["method"] == "zeroshot":
         outcome = _no_training(recipe, task, loaded, prepared)
+    elif recipe["method"] in ("dpzero", "dpaggzo"):
+        from paczero.dp_train import train_dp  # imported here because dp_train imports this module
+
+        outcome = train_dp(recipe, task, loaded, prepared, len(splits.train), seeds, out_dir)
     else:
         outcome = _train_zo(recipe, task, loaded, prepared, len(splits.train), seeds, out_dir)
 

@@ -8,7 +8,16 @@ from pathlib import Path
 
 import yaml
 
-from paczero.recipe import DEFAULTS, FIELD_HELP, FLOAT_FIELDS, INT_FIELDS, REQUIRED
+from paczero.recipe import BOOL_FIELDS, DEFAULTS, FIELD_HELP, FLOAT_FIELDS, INT_FIELDS, REQUIRED
+
+
+def _parse_bool(text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in ("true", "yes", "1"):
+        return True
+    if lowered in ("false", "no", "0"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
 
 
 def register(subparsers) -> None:
@@ -39,6 +48,8 @@ def register(subparsers) -> None:
             kind = float
         elif name in INT_FIELDS:
             kind = int
+        elif name in BOOL_FIELDS:
+            kind = _parse_bool
         else:
             kind = str
         if name in ("lora_targets", "table"):

@@ -19,6 +19,11 @@ class Splits:
 
 
 class Task(Protocol):
+    """A task. Besides the methods below, a task may implement
+    `subset(prepared, indices, micro_batch) -> prepared`, which selects examples from a prepared
+    split without tokenizing again. The DP baselines use it to run forward passes on the Poisson
+    sample only. Without it they compute every training example's loss and index the result."""
+
     name: str
     metric: str  # main test metric, reported in percent: "accuracy" or "f1"
     select: str  # dev-best rule: "min_loss" or "max_metric"

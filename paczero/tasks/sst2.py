@@ -93,6 +93,7 @@ class Prepared:
     single_token: bool
     num_examples: int
     num_tokens: int  # prompt tokens without padding, for throughput numbers
+    pad_id: int = 0  # token id that fills the right padding
 
 
 class SST2Task:
@@ -138,7 +139,66 @@ class SST2Task:
             last = torch.tensor([lengths[i] - 1 for i in idx])
             batches.append(PreparedBatch(indices=idx, input_ids=ids, attention_mask=mask, last_position=last))
         labels = torch.tensor([e["label"] for e in examples], dtype=torch.long)
-        return Prepared(batches, labels, candidate_ids, single_token, len(examples), sum(len(p) for p in prompts))
+        return Prepared(
+            batches, labels, candidate_ids, single_token, len(examples), sum(len(p) for p in prompts), pad_id
+        )
+
+    def subset(self, prepared: Prepared, indices, micro_batch: int) -> Prepared:
+        """Select the examples at `indices` (positions in `prepared`) without tokenizing again.
+
+        Example j of the result is example indices[j] of `prepared`. The selected
+        rows keep their length-sorted order and are regrouped into micro-batches
+        of `micro_batch` rows, trimmed to their longest row.
+        """
+        indices = np.asarray(indices, dtype=np.int64)
+        if indices.ndim != 1:
+            raise ValueError(f"indices must be 1-D, got shape {indices.shape}")
+        if indices.size and (indices.min() < 0 or indices.max() >= prepared.num_examples):
+            raise ValueError(f"indices must be in [0, {prepared.num_examples - 1}], got min {indices.min()}, max {indices.max()}")
+        if np.unique(indices).size != indices.size:
+            raise ValueError("indices must not repeat an example")
+        if micro_batch < 1:
+            raise ValueError(f"micro_batch must be >= 1, got {micro_batch}")
+        rows_per_example = 1 if prepared.single_token else 2
+        new_position = np.full(prepared.num_examples, -1, dtype=np.int64)
+        new_position[indices] = np.arange(indices.size)
+
+        # (source batch, row in it, new flat row index) in the prepared length order.
+        picked: list[tuple[PreparedBatch, int, int]] = []
+        for batch in prepared.batches:
+            flat = np.asarray(batch.indices, dtype=np.int64)
+            example = flat // rows_per_example
+            for row in np.nonzero(new_position[example] >= 0)[0]:
+                new_flat = new_position[example[row]] * rows_per_example + flat[row] % rows_per_example
+                picked.append((batch, int(row), int(new_flat)))
+
+        batches = []
+        for start in range(0, len(picked), micro_batch):
+            group = picked[start : start + micro_batch]
+            lengths = [int(batch.last_position[row]) + 1 for batch, row, _ in group]
+            width = max(lengths)
+            ids = torch.full((len(group), width), prepared.pad_id, dtype=torch.long)
+            mask = torch.zeros((len(group), width), dtype=torch.long)
+            for new_row, ((batch, row, _), length) in enumerate(zip(group, lengths)):
+                ids[new_row, :length] = batch.input_ids[row, :length]
+                mask[new_row, :length] = batch.attention_mask[row, :length]
+            batches.append(PreparedBatch(
+                indices=np.array([new_flat for _, _, new_flat in group], dtype=np.int64),
+                input_ids=ids,
+                attention_mask=mask,
+                last_position=torch.tensor([length - 1 for length in lengths]),
+            ))
+        labels = prepared.labels[torch.as_tensor(indices)]
+        # Prompt tokens of the selected examples: every row's length in single-token mode,
+        # the first candidate's rows less that candidate's tokens otherwise.
+        num_tokens = sum(
+            int(batch.last_position[row]) + 1 - (0 if prepared.single_token else len(prepared.candidate_ids[0]))
+            for batch, row, new_flat in picked
+            if new_flat % rows_per_example == 0
+        )
+        return Prepared(
+            batches, labels, prepared.candidate_ids, prepared.single_token, int(indices.size), num_tokens, prepared.pad_id
+        )
 
     @torch.no_grad()
     def scores(self, model, prepared: Prepared) -> torch.Tensor:
