@@ -1,5 +1,6 @@
 """SQuAD generation, losses and evaluation on the tiny OPT model (random weights, float32, CPU)."""
 
+import copy
 import logging
 import math
 
@@ -8,7 +9,7 @@ import torch
 
 from paczero.models import base_causal_lm, prepare_model
 from paczero.tasks import get_task
-from paczero.tasks.squad import build_prompt, generate_answers
+from paczero.tasks.squad import answer_from_generation, build_prompt, generate_answers
 
 TASK = get_task("squad")
 
@@ -82,21 +83,31 @@ def newline_id(tokenizer):
     return tokenizer("\n", add_special_tokens=False)["input_ids"][-1]
 
 
-def test_batched_matches_single(any_model, demo_examples):
-    short = [example("s1", "Paris.", ["Paris"]), example("s2", "Ada was born in Riga in 1901.", ["Riga"])]
-    examples = demo_examples + short
+def assert_batched_matches_single(model, tokenizer, examples):
     recipe = {"micro_batch": 16, "max_new_tokens": 8}
-    prepared = TASK.prepare(any_model.tokenizer, examples, recipe)
-    batches, _ = prepared.input_batches(any_model.model)
+    prepared = TASK.prepare(tokenizer, examples, recipe)
+    batches, _ = prepared.input_batches(model)
     assert any(bool((batch.attention_mask[:, 0] == 0).any()) for batch in batches), "no row is padded"
 
-    batched = generate_answers(any_model.model, any_model.tokenizer, prepared).answers
-    single = [
-        generate_answers(any_model.model, any_model.tokenizer, TASK.prepare(any_model.tokenizer, [item], recipe)).answers[0]
-        for item in examples
-    ]
+    batched = generate_answers(model, tokenizer, prepared).answers
+    single = [generate_answers(model, tokenizer, TASK.prepare(tokenizer, [item], recipe)).answers[0] for item in examples]
     assert batched == single
     assert len(set(batched)) > 1, "every answer is the same, so the comparison shows little"
+
+
+def test_batched_matches_single(any_model, demo_examples):
+    short = [example("s1", "Paris.", ["Paris"]), example("s2", "Ada was born in Riga in 1901.", ["Riga"])]
+    assert_batched_matches_single(any_model.model, any_model.tokenizer, demo_examples + short)
+
+
+def test_batched_matches_single_pad_is_eos(ft_model, demo_examples):
+    # Tokenizers without a pad token get the EOS token as pad. OPT's BOS is that same token,
+    # so padding cannot be told from the prompt by token id and the attention mask must be used.
+    tokenizer = copy.deepcopy(ft_model.tokenizer)
+    tokenizer.pad_token = tokenizer.eos_token
+    assert tokenizer.pad_token_id == tokenizer.bos_token_id
+    short = [example("s1", "Paris.", ["Paris"])]
+    assert_batched_matches_single(ft_model.model, tokenizer, demo_examples[:4] + short)
 
 
 def test_small_micro_batches_match_one_batch(ft_model, demo_examples):
@@ -175,6 +186,14 @@ def test_answer_is_text_before_newline(ft_model):
     prepared = TASK.prepare(tokenizer, [example("a", "Ada was born in Riga.", ["Riga"])], {"micro_batch": 1})
     result, _ = run_with_plan(ft_model, plan, lambda: generate_answers(ft_model.model, tokenizer, prepared))
     assert result.answers == ["Riga"]
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [(" Riga\n", "Riga"), (" Riga.\nThe next line", "Riga."), ("\nRiga", ""), ("  Riga  ", "Riga"), ("", "")],
+)
+def test_answer_from_generation_cases(text, expected):
+    assert answer_from_generation(text) == expected
 
 
 def test_stop_tokens_include_newline_and_eos(ft_model):

@@ -69,6 +69,14 @@ def cut_prompt(token_ids: list[int], limit: int, prefix_length: int) -> list[int
     return token_ids[:prefix_length] + token_ids[len(token_ids) - (limit - prefix_length) :]
 
 
+def answer_from_generation(text: str) -> str:
+    """Cut generated text to the answer: the text before the first newline, stripped.
+
+    A stop token can carry text after its newline (such as '.\\nThe'), which is dropped here.
+    """
+    return text.split("\n", 1)[0].strip()
+
+
 def model_max_positions(model) -> int | None:
     """Return the model's position limit (`config.max_position_embeddings`), or None when it has none."""
     config = getattr(base_causal_lm(model), "config", None)
@@ -205,7 +213,7 @@ def generate_answers(model, tokenizer, prepared: PreparedSquad) -> GenerationRes
             [row[:length] for row, length in zip(rows, lengths)], skip_special_tokens=True
         )
         for index, text in zip(batch.indices, texts):
-            answers[index] = text.split("\n", 1)[0].strip()
+            answers[index] = answer_from_generation(text)
     return GenerationResult(answers=answers, generated_tokens=generated_tokens, truncated=num_cut)
 
 
