@@ -22,7 +22,7 @@ def ft_model():
 @pytest.fixture(scope="module")
 def lora_model():
     loaded = prepare_model("tiny:opt-small", "lora")
-    # Fresh LoRA B matrices are zero, so the adapters would change nothing; random
+    # Fresh LoRA B matrices are zero, so the adapters would change nothing. Random
     # adapter weights make the peft path produce answers of its own.
     generator = torch.Generator().manual_seed(0)
     for _, param in loaded.trainable:
@@ -102,7 +102,7 @@ def test_batched_matches_single(any_model, demo_examples):
 
 def test_batched_matches_single_pad_is_eos(ft_model, demo_examples):
     # Tokenizers without a pad token get the EOS token as pad. OPT's BOS is that same token,
-    # so padding cannot be told from the prompt by token id and the attention mask must be used.
+    # so only the attention mask distinguishes padding from the prompt.
     tokenizer = copy.deepcopy(ft_model.tokenizer)
     tokenizer.pad_token = tokenizer.eos_token
     assert tokenizer.pad_token_id == tokenizer.bos_token_id
