@@ -95,7 +95,7 @@ def main() -> None:
         squad.generate_answers = original
 
     prompt_tokens = sum(min(len(ids), prepared.prompt_limit(loaded.model) or len(ids)) for ids in prepared.prompt_ids)
-    print(f"model {args.model} ({args.track}, {args.dtype}) on {device} ({torch.get_num_threads()} CPU threads), data {data}")
+    print(f"model {args.model} ({args.track}, {args.dtype}) on {device}, torch CPU threads: {torch.get_num_threads()}, data {data}")
     print(
         f"{len(examples)} examples, micro_batch {args.micro_batch}, max_new_tokens {args.max_new_tokens}, "
         f"{prompt_tokens / len(examples):.0f} prompt tokens per example, {prepared.input_batches(loaded.model)[1]} prompts cut"
