@@ -8,6 +8,7 @@ from paczero.tasks.base import Splits, Task
 
 TASK_MODULES = {
     "sst2": "paczero.tasks.sst2",
+    "squad": "paczero.tasks.squad",
 }
 
 
