@@ -28,7 +28,8 @@ import torch
 from tqdm.auto import tqdm
 
 from paczero import __version__, zo
-from paczero.io import atomic_write_json
+from paczero.io import atomic_write_json, atomic_write_text
+from paczero.journal import Preempted, RunJournal, StopRequest, apply_updates
 from paczero.models import LoadedModel, prepare_model
 from paczero.privacy.mechanism import PrivacyEngine
 from paczero.recipe import resolve_recipe
@@ -75,6 +76,15 @@ class Seeds:
         children = np.random.SeedSequence(train_seed).spawn(4)
         return cls(*(np.random.default_rng(c) for c in children))
 
+    def streams(self) -> dict[str, np.random.Generator]:
+        """Every stream by name, for saving and restoring their states."""
+        return {
+            "membership": self.membership,
+            "mechanism": self.mechanism,
+            "directions": self.directions,
+            "sampling": self.sampling,
+        }
+
 
 @dataclass
 class BestState:
@@ -92,6 +102,9 @@ class BestState:
     def save(self, step: int, result: dict[str, float], trainable) -> None:
         self.step, self.dev = step, dict(result)
         self.tensors = [p.detach().to("cpu", copy=True) for _, p in trainable]
+
+    def load(self, step: int | None, dev: dict[str, float], tensors: list[torch.Tensor]) -> None:
+        self.step, self.dev, self.tensors = step, dict(dev), list(tensors)
 
     def restore(self, trainable) -> None:
         with torch.no_grad():
@@ -140,8 +153,22 @@ def _check_finite(losses: torch.Tensor, step: int, cell: str) -> None:
         )
 
 
-def run_cell(recipe: dict[str, Any], out_dir: str | Path, device: str | None = None) -> dict[str, Any]:
-    """Train the cell described by `recipe` and write metrics.json and diagnostics.jsonl to `out_dir`."""
+DEFAULT_CHECKPOINT_EVERY = 100
+
+
+def run_cell(
+    recipe: dict[str, Any],
+    out_dir: str | Path,
+    device: str | None = None,
+    checkpoint_every: int | None = DEFAULT_CHECKPOINT_EVERY,
+) -> dict[str, Any]:
+    """Train the cell described by `recipe` and write metrics.json and diagnostics.jsonl to `out_dir`.
+
+    Progress is journalled in `out_dir/journal/` (see `paczero.journal`): a run that
+    finds a journal resumes from it. Weights are checkpointed every `checkpoint_every`
+    steps (None or 0: only on SIGTERM/SIGUSR1), and on those signals the run writes a
+    checkpoint and raises `Preempted`.
+    """
     recipe = resolve_recipe(recipe)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -169,14 +196,17 @@ def run_cell(recipe: dict[str, Any], out_dir: str | Path, device: str | None = N
         len(splits.train), len(splits.dev), len(splits.eval), loaded.num_trainable, torch_device,
     )
 
-    if recipe["method"] == "zeroshot":
-        outcome = _no_training(recipe, task, loaded, prepared)
-    elif recipe["method"] in ("dpzero", "dpaggzo"):
-        from paczero.dp_train import train_dp  # imported here because dp_train imports this module
+    journal = None
+    with StopRequest() as stop:
+        if recipe["method"] == "zeroshot":
+            outcome = _no_training(recipe, task, loaded, prepared)
+        elif recipe["method"] in ("dpzero", "dpaggzo"):
+            from paczero.dp_train import train_dp  # imported here because dp_train imports this module
 
-        outcome = train_dp(recipe, task, loaded, prepared, len(splits.train), seeds, out_dir)
-    else:
-        outcome = _train_zo(recipe, task, loaded, prepared, len(splits.train), seeds, out_dir)
+            outcome = train_dp(recipe, task, loaded, prepared, len(splits.train), seeds, out_dir, checkpoint_every, stop)
+        else:
+            outcome = _train_zo(recipe, task, loaded, prepared, len(splits.train), seeds, out_dir, checkpoint_every, stop)
+        journal = outcome.get("journal")
 
     test = task.evaluate(loaded.model, loaded.tokenizer, prepared["eval"])
     wall = time.perf_counter() - started
@@ -189,8 +219,9 @@ def run_cell(recipe: dict[str, Any], out_dir: str | Path, device: str | None = N
         "best_step": outcome["best"].step,
         "privacy": outcome["privacy"],
         "steps_run": outcome["steps_run"],
+        "resumed_from_step": outcome.get("resumed_from_step", 0),
         "train_time_s": outcome["train_time_s"],
-        "steps_per_s": outcome["steps_run"] / outcome["train_time_s"] if outcome["train_time_s"] > 0 else None,
+        "steps_per_s": outcome["steps_timed"] / outcome["train_time_s"] if outcome["train_time_s"] > 0 else None,
         "wall_time_s": wall,
         "peak_memory_mb": _peak_memory_mb(torch_device),
         "num_trainable": loaded.num_trainable,
@@ -198,7 +229,16 @@ def run_cell(recipe: dict[str, Any], out_dir: str | Path, device: str | None = N
         "git_revision": _git_revision(),
         "device": torch.cuda.get_device_name(torch_device) if torch_device.type == "cuda" else platform.processor() or "cpu",
     }
+    # Order matters for crash safety: the final diagnostics, then metrics.json (written
+    # last, so it marks a finished cell), then the journal is deleted. A crash before the
+    # last step leaves the journal, and a rerun resumes from it without training again.
+    if journal is not None:
+        journal.export(out_dir / DIAGNOSTICS_FILE)
+    else:
+        atomic_write_text(out_dir / DIAGNOSTICS_FILE, "")
     atomic_write_json(out_dir / METRICS_FILE, metrics)
+    if journal is not None:
+        journal.remove()
     logger.info("run end: cell %s, test %s %.2f, best dev step %s", cell, task.metric, test[task.metric], outcome["best"].step)
     return metrics
 
@@ -210,11 +250,31 @@ def _no_training(recipe, task, loaded: LoadedModel, prepared) -> dict[str, Any]:
         "best": best,
         "privacy": {"method": "zeroshot", "budget_nats": 0.0, "spent_nats": 0.0, "steps_run": 0},
         "steps_run": 0,
+        "steps_timed": 0,
         "train_time_s": 0.0,
     }
 
 
-def _train_zo(recipe, task, loaded: LoadedModel, prepared, num_train: int, seeds: Seeds, out_dir: Path) -> dict[str, Any]:
+def evaluation_due(recipe: dict[str, Any], steps_done: int, stopping: bool) -> bool:
+    """Whether a dev evaluation runs after `steps_done` steps (every eval_every steps and at the end)."""
+    return steps_done % recipe["eval_every"] == 0 or steps_done == recipe["steps"] or stopping
+
+
+def evaluate_dev(recipe, task, loaded: LoadedModel, prepared, best: BestState, steps_done: int) -> None:
+    result = task.evaluate(loaded.model, loaded.tokenizer, prepared["dev"])
+    improved = best.better(result, task.select, task.metric)
+    if improved:
+        best.save(steps_done, result, loaded.trainable)
+    logger.info(
+        "eval step %d: dev loss %.4f, dev %s %.2f%s",
+        steps_done, result["loss"], task.metric, result[task.metric], " (best)" if improved else "",
+    )
+
+
+def _train_zo(
+    recipe, task, loaded: LoadedModel, prepared, num_train: int, seeds: Seeds, out_dir: Path,
+    checkpoint_every: int | None, stop: StopRequest,
+) -> dict[str, Any]:
     cell = recipe["cell"]
     trainable = loaded.trainable
     members = membership_matrix(
@@ -236,16 +296,28 @@ def _train_zo(recipe, task, loaded: LoadedModel, prepared, num_train: int, seeds
     def train_losses() -> torch.Tensor:
         return task.example_losses(loaded.model, loaded.tokenizer, prepared["train"])
 
+    def replay_evaluation(step: int) -> None:
+        if evaluation_due(recipe, step + 1, False):
+            evaluate_dev(recipe, task, loaded, prepared, best, step + 1)
+
     best = BestState()
-    steps_run = 0
+    journal = RunJournal(out_dir, recipe, members, checkpoint_every)
+    start = journal.resume(seeds.streams(), trainable, best, engine.load_state_dict, replay_evaluation)
+    if start and engine.exhausted and not evaluation_due(recipe, start, False):
+        # The budget ran out at the last logged step, which the original run evaluated
+        # because it stopped there; the replay above evaluates only the regular steps.
+        evaluate_dev(recipe, task, loaded, prepared, best, start)
+
+    steps_done = start
     train_started = time.perf_counter()
-    diagnostics_path = out_dir / DIAGNOSTICS_FILE
-    with open(diagnostics_path, "w", encoding="utf-8") as diagnostics:
-        progress = tqdm(range(recipe["steps"]), desc=cell, disable=None, mininterval=5)
+    try:
+        progress = tqdm(range(start, recipe["steps"]), desc=cell, disable=None, mininterval=5)
         for step in progress:
+            if engine.exhausted:
+                break
             engine.begin_step(step)
             lr = learning_rate(recipe, step)
-            released: list[tuple[int, float]] = []
+            seeds_used: list[int] = []
             loss_sum, clip_sum = 0.0, 0.0
             for _ in range(directions):
                 seed = int(seeds.directions.integers(2**31 - 1))
@@ -254,31 +326,43 @@ def _train_zo(recipe, task, loaded: LoadedModel, prepared, num_train: int, seeds
                 _check_finite(minus, step, cell)
                 estimates = ((plus - minus) / (2.0 * recipe["zo_eps"])).double().numpy()
                 clipped, clip_fraction = clip_scalars(estimates, recipe["clip"])
-                coefficient, _ = engine.release(subset_means(clipped, members), float(clipped.mean()))
-                released.append((seed, float(coefficient)))
+                engine.release(subset_means(clipped, members), float(clipped.mean()))
+                seeds_used.append(seed)
                 loss_sum += 0.5 * float(plus.mean() + minus.mean())
                 clip_sum += clip_fraction
-            for seed, coefficient in released:
-                zo.update(trainable, seed, coefficient / directions, lr, recipe["weight_decay"])
             record = engine.end_step()
-            record.update(lr=lr, train_loss=loss_sum / directions, clip_fraction=clip_sum / directions)
-            diagnostics.write(json.dumps(record, allow_nan=False) + "\n")
-            diagnostics.flush()
-            steps_run = step + 1
+            released = record["released"] if isinstance(record["released"], list) else [record["released"]]
+            record.update(
+                lr=lr,
+                train_loss=loss_sum / directions,
+                clip_fraction=clip_sum / directions,
+                direction_seeds=seeds_used,
+                coefficients=[float(y) / directions for y in released],
+            )
+            # The release is persisted before the model uses it.
+            journal.commit(step, record, seeds.streams(), engine.state_dict(), engine.spent)
+            apply_updates(trainable, record, recipe["weight_decay"])
+            steps_done = step + 1
 
-            last = step + 1 == recipe["steps"] or engine.exhausted
-            if (step + 1) % recipe["eval_every"] == 0 or last:
-                result = task.evaluate(loaded.model, loaded.tokenizer, prepared["dev"])
-                improved = best.better(result, task.select, task.metric)
-                if improved:
-                    best.save(step + 1, result, trainable)
-                logger.info(
-                    "eval step %d: dev loss %.4f, dev %s %.2f%s",
-                    step + 1, result["loss"], task.metric, result[task.metric], " (best)" if improved else "",
-                )
+            if evaluation_due(recipe, steps_done, engine.exhausted):
+                evaluate_dev(recipe, task, loaded, prepared, best, steps_done)
             if engine.exhausted:
-                logger.info("budget exhausted after step %d: %.6g of %.6g nats spent", step + 1, engine.spent, recipe["budget_nats"])
-                break
+                logger.info("budget exhausted after step %d: %.6g of %.6g nats spent", steps_done, engine.spent, recipe["budget_nats"])
+            if steps_done < recipe["steps"] and not engine.exhausted and journal.checkpoint_due(steps_done, stop):
+                journal.save(steps_done, trainable, best)
+                if stop.requested:
+                    raise Preempted(f"cell {cell!r}: stopped by signal {stop.signal_number} after step {steps_done}; "
+                                    f"checkpoint written, rerun the same command to resume")
+    finally:
+        journal.close()
     train_time = time.perf_counter() - train_started
     best.restore(trainable)
-    return {"best": best, "privacy": engine.summary(), "steps_run": steps_run, "train_time_s": train_time}
+    return {
+        "best": best,
+        "privacy": engine.summary(),
+        "steps_run": steps_done,
+        "steps_timed": steps_done - start,
+        "resumed_from_step": start,
+        "train_time_s": train_time,
+        "journal": journal,
+    }
