@@ -6,4 +6,5 @@ Each module defines `register(subparsers)`, which adds its parser and sets
 
 COMMAND_MODULES = [
     "paczero.commands.train",
+    "paczero.commands.cells",
 ]
