@@ -46,6 +46,7 @@ __all__ = [
     "load_cells",
     "load_config",
     "load_yaml",
+    "resolve_cell",
     "resolve_settings",
     "training_recipe",
 ]
@@ -131,6 +132,29 @@ def load_cells(
     settings = resolve_settings(config, preset, source=source)
     path = Path(cells_file) if cells_file is not None else Path(settings.cells_file)
     return expand_cells(load_yaml(path), settings, source=str(path))
+
+
+def resolve_cell(
+    cell_id: str,
+    cells_file: str | Path | None = None,
+    config_file: str | Path = "config/config.yaml",
+    preset: str | None = None,
+) -> dict:
+    """Return the training recipe of one cell (the recipe without `table`).
+
+    This is the recipe the workflow's train rule passes to the trainer, so a
+    cell trained by hand records the same recipe in its metrics.json.
+    """
+    settings = resolve_settings(load_config(config_file), preset, source=str(config_file))
+    path = Path(cells_file) if cells_file is not None else Path(settings.cells_file)
+    cells = expand_cells(load_yaml(path), settings, source=str(path))
+    if cell_id not in cells:
+        limit = f", which keeps {settings.max_seeds} seeds per group" if settings.max_seeds else ""
+        raise CellsError(
+            f"{path}: cell '{cell_id}' not found{closest_name(cell_id, list(cells))} under preset "
+            f"'{settings.preset}'{limit}; list the cells with: paczero cells --preset {settings.preset}"
+        )
+    return training_recipe(cells[cell_id])
 
 
 def expand_cells(document: Any, settings: Settings, *, source: str = "cells.yaml") -> dict[str, dict]:

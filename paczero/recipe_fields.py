@@ -70,6 +70,7 @@ RECIPE_FIELDS: tuple[Field, ...] = (
     Field("train_seed", "int", default=42),
     Field("dtype", "str", default="float16", choices=DTYPES),
     Field("micro_batch", "int", default=64),
+    Field("max_new_tokens", "int", default=50),
     Field("epsilon", "float", default=None, nullable=True),
     Field("delta", "float", default=1e-5),
     Field("sample_rate", "float", default=0.064),
@@ -207,7 +208,7 @@ def check_recipe(recipe: dict) -> list[tuple[str, str]]:
             f"must not exceed lr = {recipe['lr']} for a linear decay, got {recipe['lr_end']}",
         )
     for name in ("steps", "directions", "lora_r", "lora_alpha", "num_train", "num_dev",
-                 "num_eval", "eval_every", "micro_batch"):
+                 "num_eval", "eval_every", "micro_batch", "max_new_tokens"):
         require(recipe[name] >= 1, name, f"must be >= 1, got {recipe[name]}")
     for name in ("data_seed", "train_seed"):
         require(recipe[name] >= 0, name, f"must be >= 0 (a NumPy seed), got {recipe[name]}")

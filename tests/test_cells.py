@@ -9,7 +9,7 @@ import jsonschema
 import pytest
 import yaml
 
-from conftest import REPO
+from workflow_helpers import REPO
 from paczero.cells import (
     CONFIG_DEFAULTS,
     CellsError,
@@ -18,6 +18,7 @@ from paczero.cells import (
     load_cells,
     load_config,
     load_yaml,
+    resolve_cell,
     training_recipe,
 )
 from paczero.recipe_fields import FIELD_NAMES
@@ -249,6 +250,29 @@ def test_training_recipe_drops_tables(paper_cells):
     recipe = training_recipe(paper_cells["sst2_opt-1.3b_lora_pacmi_mi0.33_s0"])
     assert "table" not in recipe
     assert recipe["cell"] == "sst2_opt-1.3b_lora_pacmi_mi0.33_s0"
+
+
+def test_resolve_cell_returns_training_recipe(paper_cells):
+    cell = "sst2_opt-6.7b_lora_pacmi_mi0.33_c25_t1000_r8_s0"
+    recipe = resolve_cell(cell, cells_file=CELLS_FILE, config_file=CONFIG_FILE, preset="paper")
+    assert recipe == training_recipe(paper_cells[cell])
+    assert "table" not in recipe
+
+
+def test_resolve_cell_unknown_id():
+    with pytest.raises(CellsError) as info:
+        resolve_cell("sst2_opt-1.3b_lora_pacmi_mi0.33_s9", cells_file=CELLS_FILE, config_file=CONFIG_FILE)
+    message = str(info.value)
+    assert str(CELLS_FILE) in message
+    assert "cell 'sst2_opt-1.3b_lora_pacmi_mi0.33_s9' not found" in message
+    assert "did you mean 'sst2_opt-1.3b_lora_pacmi_mi0.33_s" in message
+    assert "paczero cells --preset paper" in message
+
+
+def test_resolve_cell_dropped_by_max_seeds():
+    with pytest.raises(CellsError, match="under preset 'demo', which keeps 2 seeds per group"):
+        resolve_cell("sst2_opt-1.3b_lora_pacmi_mi0.33_s3", cells_file=CELLS_FILE, config_file=CONFIG_FILE,
+                     preset="demo")
 
 
 # -------------------------------------------------------------------- presets

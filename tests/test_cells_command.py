@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from conftest import REPO
+from workflow_helpers import REPO
 from paczero.cells import CellsError
 from paczero.commands import COMMAND_MODULES
 from paczero.commands import cells as cells_command

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import REPO
+from workflow_helpers import REPO
 from paczero.cells import load_cells
 from paczero.resources import job_resources, model_billions
 

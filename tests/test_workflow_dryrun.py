@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from conftest import REPO, copy_workflow
+from workflow_helpers import REPO, copy_workflow
 from paczero.cells import cells_by_table, load_cells, load_config, training_recipe
 
 pytest.importorskip("snakemake")

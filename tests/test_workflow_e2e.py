@@ -14,7 +14,7 @@ import sys
 
 import pytest
 
-from conftest import REPO, copy_workflow
+from workflow_helpers import REPO, copy_workflow
 
 SST2_DIR = REPO.parent / "shared" / "data" / "sst2"
 

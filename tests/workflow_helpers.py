@@ -1,4 +1,4 @@
-"""Shared helpers of the test suite."""
+"""Helpers of the workflow tests: the repository root and a copy of the workflow."""
 
 from __future__ import annotations
 
