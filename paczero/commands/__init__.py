@@ -6,5 +6,6 @@ Each module defines `register(subparsers)`, which adds its parser and sets
 
 COMMAND_MODULES = [
     "paczero.commands.train",
+    "paczero.commands.cells",
     "paczero.commands.privacy",
 ]

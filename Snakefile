@@ -1,0 +1,24 @@
+# Rebuilds the PACZero tables: every cell of config/cells.yaml is a target.
+# `snakemake -n results/table1.csv` lists the cells that Table 1 still needs.
+from snakemake.utils import min_version, validate
+
+# 9.14.8 validates the config (and sets schema defaults) inside cluster jobs too.
+min_version("9.14.8")
+
+
+configfile: "config/config.yaml"
+
+
+validate(config, "workflow/schemas/config.schema.yaml")
+
+
+include: "rules/common.smk"
+include: "rules/train.smk"
+include: "rules/aggregate.smk"
+include: "rules/tables.smk"
+
+
+rule all:
+    input:
+        all_table_files(),
+    default_target: True
