@@ -353,7 +353,7 @@ def _check_distinct_recipes(cells: dict[str, _Cell], source: str) -> None:
 
 def _apply_settings(cell_id: str, cell: _Cell, settings: Settings, source: str) -> dict:
     """Return the resolved recipe of one cell: preset overrides, sources, id and tables."""
-    values = {**cell.recipe, **settings.overrides}
+    values = {**cell.recipe, **settings.overrides, **settings.task_overrides.get(cell.recipe["task"], {})}
     values.update(
         cell=cell_id,
         table=list(cell.tables),

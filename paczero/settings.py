@@ -36,8 +36,9 @@ CONFIG_DEFAULTS: dict[str, Any] = {
     "models": {},
     "data": {},
     "presets": {"paper": {}},
+    "checkpoint_every": 100,
 }
-PRESET_KEYS = ("description", "recipe", "models", "data", "max_seeds")
+PRESET_KEYS = ("description", "recipe", "task_recipe", "models", "data", "max_seeds")
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,7 @@ class Settings:
     data: dict[str, str]  # task -> source, explicit config entries over the preset's
     max_seeds: int | None
     overrides: dict[str, Any] = field(default_factory=dict)  # typed recipe overrides
+    task_overrides: dict[str, dict[str, Any]] = field(default_factory=dict)  # task -> overrides after `overrides`
 
 
 def load_config(path: str | Path) -> dict:
@@ -110,6 +112,11 @@ def resolve_settings(config: Mapping, preset: str | None = None, *, source: str 
         raise CellsError(f"{seeds_where}: key 'max_seeds' must be an integer >= 1 or null, got {max_seeds!r}")
 
     overrides = _check_overrides(spec.get("recipe") or {}, where)
+    task_overrides = {}
+    for task, task_spec in _mapping(spec.get("task_recipe") or {}, f"{where}: key 'task_recipe'").items():
+        if task not in TASKS:
+            raise CellsError(f"{where}: key 'task_recipe' names unknown task '{task}'{closest_name(task, TASKS)}")
+        task_overrides[task] = _check_overrides(task_spec or {}, f"{where}: task_recipe '{task}'")
     for key in ("cells_file", "results"):
         if not isinstance(config[key], str) or not config[key]:
             raise CellsError(f"{source}: key '{key}' must be a non-empty path, got {config[key]!r}")
@@ -121,6 +128,7 @@ def resolve_settings(config: Mapping, preset: str | None = None, *, source: str 
         data=data,
         max_seeds=max_seeds,
         overrides=overrides,
+        task_overrides=task_overrides,
     )
 
 
