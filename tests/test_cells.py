@@ -278,6 +278,25 @@ def test_resolve_cell_dropped_by_max_seeds():
 # -------------------------------------------------------------------- presets
 
 
+def test_task_recipe_applies_to_one_task(tmp_path):
+    config = yaml.safe_load(CONFIG_FILE.read_text())
+    config["presets"]["demo"]["task_recipe"] = {"squad": {"steps": 3}}
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    cells = load_cells(path, preset="demo", cells_file=CELLS_FILE)
+    steps = {recipe["task"]: recipe["steps"] for recipe in cells.values()}
+    assert steps == {"sst2": 40, "squad": 3}
+
+
+def test_task_recipe_unknown_task_rejected(tmp_path):
+    config = yaml.safe_load(CONFIG_FILE.read_text())
+    config["presets"]["demo"]["task_recipe"] = {"mnli": {"steps": 3}}
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    with pytest.raises(CellsError, match="unknown task 'mnli'"):
+        load_cells(path, preset="demo", cells_file=CELLS_FILE)
+
+
 def test_smoke_preset_overrides_every_cell():
     cells = load_cells(CONFIG_FILE, preset="smoke", cells_file=CELLS_FILE)
     assert len(cells) == EXPECTED_DISTINCT_CELLS
@@ -294,9 +313,11 @@ def test_demo_preset(paper_cells):
         assert recipe["model_source"] == expected_source, cell
         assert recipe["dtype"] == "float32", cell
         observed = tuple(recipe[f] for f in ("steps", "num_train", "num_dev", "num_eval", "eval_every", "micro_batch"))
-        assert observed == (40, 64, 32, 128, 10, 64), cell
+        # SQuAD cells get shorter overrides through the preset's task_recipe.
+        expected = (8, 16, 8, 32, 4, 16) if recipe["task"] == "squad" else (40, 64, 32, 128, 10, 64)
+        assert observed == expected, cell
         assert recipe["num_subsets"] == paper_cells[cell]["num_subsets"], cell
-        assert recipe["data"] == ("demo" if recipe["task"] == "sst2" else "hub"), cell
+        assert recipe["data"] == "demo", cell
 
 
 def test_demo_keeps_first_two_seeds():
@@ -315,7 +336,7 @@ def test_config_data_wins_over_preset():
     config["data"] = {"sst2": "/data/sst2-local"}
     cells = load_cells(config, preset="demo", cells_file=CELLS_FILE)
     sources = {(r["task"], r["data"]) for r in cells.values()}
-    assert sources == {("sst2", "/data/sst2-local"), ("squad", "hub")}
+    assert sources == {("sst2", "/data/sst2-local"), ("squad", "demo")}
 
 
 def test_preset_data_used_when_not_configured():
