@@ -16,6 +16,8 @@ new one, never a mix.
 
 from __future__ import annotations
 
+from paczero.errors import CheckpointError  # noqa: F401 (re-exported)
+
 import hashlib
 import json
 import os
@@ -35,8 +37,6 @@ BEST_FILE = "best.safetensors"
 FORMAT_VERSION = 1
 
 
-class CheckpointError(RuntimeError):
-    """A checkpoint that cannot be resumed from safely."""
 
 
 @dataclass

@@ -9,6 +9,11 @@ import sys
 
 from paczero import __version__
 from paczero.commands import COMMAND_MODULES
+from paczero.errors import CheckpointError, Preempted, TrainingDiverged
+
+
+# Exit status of a run stopped by SIGTERM/SIGUSR1 after writing its checkpoint (EX_TEMPFAIL).
+PREEMPTED_EXIT_CODE = 75
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -36,7 +41,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return int(args.func(args) or 0)
-    except (ValueError, FileNotFoundError) as error:
+    except Preempted as error:
+        print(f"paczero {args.command}: {error}", file=sys.stderr)
+        return PREEMPTED_EXIT_CODE
+    except (ValueError, FileNotFoundError, CheckpointError, TrainingDiverged) as error:
         # Input errors get one clear line instead of a traceback.
         print(f"paczero {args.command}: error: {error}", file=sys.stderr)
         return 2

@@ -22,7 +22,6 @@ seeds.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from dataclasses import dataclass
@@ -36,7 +35,8 @@ from tqdm.auto import tqdm
 from paczero import zo
 from paczero.models import LoadedModel
 from paczero.privacy import dp
-from paczero.train import DIAGNOSTICS_FILE, BestState, Seeds, _check_finite, learning_rate
+from paczero.journal import Preempted, RunJournal, StopRequest, apply_updates
+from paczero.train import BestState, Seeds, _check_finite, evaluate_dev, evaluation_due, learning_rate
 
 logger = logging.getLogger(__name__)
 
@@ -125,17 +125,20 @@ class SampledLosses:
 
 
 def train_dp(
-    recipe, task, loaded: LoadedModel, prepared, num_train: int, seeds: Seeds, out_dir: Path
+    recipe, task, loaded: LoadedModel, prepared, num_train: int, seeds: Seeds, out_dir: Path,
+    checkpoint_every: int | None = None, stop: StopRequest | None = None,
 ) -> dict[str, Any]:
     """Train with DPZero or DP-AggZO and return best, privacy, steps_run and train_time_s, as `_train_zo` does.
 
     Writes one diagnostics.jsonl line per step with step, lr, batch_size (the
     sampled count), clip_fraction, train_loss (null for an empty sample),
-    noise_std, coefficients and direction_seeds. Dev-best selection and the
-    restored weights follow `paczero.train._train_zo`.
+    noise_std, coefficients and direction_seeds. Dev-best selection, the
+    journal (crash-safe resume) and the restored weights follow
+    `paczero.train._train_zo`.
     """
     if recipe["method"] not in DP_METHODS:
         raise ValueError(f"train_dp runs methods {', '.join(DP_METHODS)}, got {recipe['method']!r}")
+    stop = stop or StopRequest()
     cell = recipe["cell"]
     trainable = loaded.trainable
     directions = recipe["directions"]
@@ -145,11 +148,18 @@ def train_dp(
     noise_std = calibration.noise_multiplier * clip / calibration.noisy_batch_size
     losses = SampledLosses(task, loaded, prepared["train"], recipe["micro_batch"])
 
+    def replay_evaluation(step: int) -> None:
+        if evaluation_due(recipe, step + 1, False):
+            evaluate_dev(recipe, task, loaded, prepared, best, step + 1)
+
     best = BestState()
-    steps_run = 0
+    journal = RunJournal(out_dir, recipe, None, checkpoint_every)
+    # The DP accounting covers all T steps up front, so there is no privacy state to restore.
+    start = journal.resume(seeds.streams(), trainable, best, lambda state: None, replay_evaluation)
+    steps_done = start
     train_started = time.perf_counter()
-    with open(out_dir / DIAGNOSTICS_FILE, "w", encoding="utf-8") as diagnostics:
-        progress = tqdm(range(recipe["steps"]), desc=cell, disable=None, mininterval=5)
+    try:
+        progress = tqdm(range(start, recipe["steps"]), desc=cell, disable=None, mininterval=5)
         for step in progress:
             lr = learning_rate(recipe, step)
             if calibration.dp_noise:
@@ -176,10 +186,6 @@ def train_dp(
             coefficients = dp.aggregate(
                 estimates, clip, calibration.noisy_batch_size, calibration.noise_multiplier, seeds.mechanism
             )
-            for k, (seed, coefficient) in enumerate(zip(direction_seeds, coefficients)):
-                weight_decay = recipe["weight_decay"] if k == 0 else 0.0
-                zo.update(trainable, seed, float(coefficient), lr, weight_decay)
-
             record = {
                 "step": step,
                 "lr": lr,
@@ -190,24 +196,28 @@ def train_dp(
                 "coefficients": [float(c) for c in coefficients],
                 "direction_seeds": direction_seeds,
             }
-            diagnostics.write(json.dumps(record, allow_nan=False) + "\n")
-            diagnostics.flush()
-            steps_run = step + 1
+            # The noisy release is persisted before the model uses it.
+            journal.commit(step, record, seeds.streams(), {}, None)
+            apply_updates(trainable, record, recipe["weight_decay"])
+            steps_done = step + 1
 
-            if (step + 1) % recipe["eval_every"] == 0 or step + 1 == recipe["steps"]:
-                result = task.evaluate(loaded.model, loaded.tokenizer, prepared["dev"])
-                improved = best.better(result, task.select, task.metric)
-                if improved:
-                    best.save(step + 1, result, trainable)
-                logger.info(
-                    "eval step %d: dev loss %.4f, dev %s %.2f%s",
-                    step + 1, result["loss"], task.metric, result[task.metric], " (best)" if improved else "",
-                )
+            if evaluation_due(recipe, steps_done, False):
+                evaluate_dev(recipe, task, loaded, prepared, best, steps_done)
+            if steps_done < recipe["steps"] and journal.checkpoint_due(steps_done, stop):
+                journal.save(steps_done, trainable, best)
+                if stop.requested:
+                    raise Preempted(f"cell {cell!r}: stopped by signal {stop.signal_number} after step {steps_done}; "
+                                    f"checkpoint written, rerun the same command to resume")
+    finally:
+        journal.close()
     train_time = time.perf_counter() - train_started
     best.restore(trainable)
     return {
         "best": best,
-        "privacy": calibration.summary(recipe, steps_run),
-        "steps_run": steps_run,
+        "privacy": calibration.summary(recipe, steps_done),
+        "steps_run": steps_done,
+        "steps_timed": steps_done - start,
+        "resumed_from_step": start,
         "train_time_s": train_time,
+        "journal": journal,
     }

@@ -23,6 +23,8 @@ diagnostics become `<run>/diagnostics.jsonl` and the journal is deleted.
 
 from __future__ import annotations
 
+from paczero.errors import Preempted  # noqa: F401 (re-exported)
+
 import json
 import logging
 import os
@@ -52,8 +54,6 @@ PRIVACY_STATE = "privacy_state.json"
 RESUME_SIGNALS = (signal.SIGTERM, signal.SIGUSR1)
 
 
-class Preempted(RuntimeError):
-    """The job received SIGTERM or SIGUSR1; a checkpoint was written and the run can resume."""
 
 
 class StopRequest:
@@ -99,6 +99,22 @@ def apply_updates(trainable, record: dict[str, Any], weight_decay: float) -> Non
     Weight decay is applied once per step, with the first direction."""
     for k, (seed, coefficient) in enumerate(zip(record["direction_seeds"], record["coefficients"])):
         zo.update(trainable, seed, coefficient, record["lr"], weight_decay if k == 0 else 0.0)
+
+
+def replay_step(trainable, record: dict[str, Any], zo_eps: float, weight_decay: float) -> None:
+    """Redo a logged step's effect on the weights without any forward pass.
+
+    Perturbing by +eps, -2 eps and +eps does not return floating-point weights
+    exactly to where they were, so the replay repeats those additions (they are
+    cheap) before the update: the replayed weights then equal the original
+    run's bit for bit on the same hardware. A DP step whose Poisson sample was
+    empty ran no perturbation."""
+    if record.get("batch_size", 1) > 0:
+        for seed in record["direction_seeds"]:
+            zo.perturb(trainable, seed, zo_eps)
+            zo.perturb(trainable, seed, -2.0 * zo_eps)
+            zo.perturb(trainable, seed, zo_eps)
+    apply_updates(trainable, record, weight_decay)
 
 
 class RunJournal:
@@ -220,7 +236,7 @@ class RunJournal:
             self.recipe["cell"], start, steps_done - start, steps_done,
         )
         for record in logged[start:steps_done]:
-            apply_updates(trainable, record, self.recipe["weight_decay"])
+            replay_step(trainable, record, self.recipe["zo_eps"], self.recipe["weight_decay"])
             evaluate_step(record["step"])
         load_privacy(saved["privacy"])
         set_rng_states(streams, saved["rng"])
@@ -233,7 +249,7 @@ class RunJournal:
         tmp = self.diagnostics_path.with_suffix(".tmp")
         with open(tmp, "w", encoding="utf-8") as handle:
             for record in records:
-                handle.write(json.dumps(record, allow_nan=False) + "\n")
+                handle.write(json.dumps(record, allow_nan=False, sort_keys=True) + "\n")
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, self.diagnostics_path)
@@ -253,7 +269,7 @@ class RunJournal:
         if spent_nats is not None:
             state["spent_nats"] = spent_nats
         atomic_write_json(self.state_path, state)
-        self._diagnostics.write(json.dumps(record, allow_nan=False) + "\n")
+        self._diagnostics.write(json.dumps(record, allow_nan=False, sort_keys=True) + "\n")
         self._diagnostics.flush()
         os.fsync(self._diagnostics.fileno())
 

@@ -12,9 +12,10 @@ one direction at a time from the directions' seeds.
 
 from __future__ import annotations
 
+from paczero.errors import TrainingDiverged  # noqa: F401 (re-exported)
+
 import json
 import logging
-import math
 import platform
 import resource
 import subprocess
@@ -42,8 +43,6 @@ METRICS_FILE = "metrics.json"
 DIAGNOSTICS_FILE = "diagnostics.jsonl"
 
 
-class TrainingDiverged(RuntimeError):
-    """The training loss became NaN or infinite."""
 
 
 def learning_rate(recipe: dict[str, Any], step: int) -> float:

