@@ -38,7 +38,7 @@ CONFIG_DEFAULTS: dict[str, Any] = {
     "presets": {"paper": {}},
     "checkpoint_every": 100,
 }
-PRESET_KEYS = ("description", "recipe", "task_recipe", "models", "data", "max_seeds")
+PRESET_KEYS = ("description", "cells_file", "recipe", "task_recipe", "models", "data", "max_seeds")
 
 
 @dataclass(frozen=True)
@@ -120,9 +120,13 @@ def resolve_settings(config: Mapping, preset: str | None = None, *, source: str 
     for key in ("cells_file", "results"):
         if not isinstance(config[key], str) or not config[key]:
             raise CellsError(f"{source}: key '{key}' must be a non-empty path, got {config[key]!r}")
+    # A preset with its own cells file (a reduced set of cells) replaces the config's.
+    cells_file = spec.get("cells_file") or config["cells_file"]
+    if not isinstance(cells_file, str):
+        raise CellsError(f"{where}: key 'cells_file' must be a path, got {cells_file!r}")
     return Settings(
         preset=name,
-        cells_file=config["cells_file"],
+        cells_file=cells_file,
         results=config["results"],
         models=models,
         data=data,
