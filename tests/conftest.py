@@ -39,3 +39,11 @@ def tiny_recipe(**overrides) -> dict:
     )
     recipe.update(overrides)
     return recipe
+
+
+@pytest.fixture(scope="session")
+def squad_folder() -> Path:
+    folder = SHARED_DATA / "squad"
+    if not (folder / "dev-v1.1.json").is_file():
+        pytest.skip(f"real SQuAD files not found at {folder}; they sit beside the repository in shared/data/squad")
+    return folder
