@@ -1,9 +1,9 @@
 """Membership-inference audit of a finished PAC-MI or PAC-ZPL run.
 
 The trainer logs the released values but not the M per-subset signs of
-each release, so `record_sign_stream` rebuilds them: it loads the run's
-recipe, data, model and membership matrix exactly as `paczero.train` does,
-and for every logged step recomputes the per-example two-point estimates at
+each release, so `record_sign_stream` rebuilds them. It loads the run's
+recipe, data, model and membership matrix exactly as `paczero.train` does.
+For every logged step it recomputes the per-example two-point estimates at
 each logged direction seed, clips them, takes the subset means and records
 their signs. Then it applies the step's logged update (direction seeds and
 coefficients), so the next step starts from the weights the run had. This
@@ -152,9 +152,11 @@ def audit_run(
 def plot_audit(results: list[AuditResult], path: str | Path, title: str | None = None) -> None:
     """Draw each result's success rate with its confidence interval against the bound, as PNG or PDF.
 
-    The x axis is the MI budget in nats; the bound curve is
+    The x axis is the MI budget in nats, and the bound curve is
     mi_to_success_bound(B, prior) for the mean prior success rate of the
-    results. A PAC-ZPL result sits at 0 nats, where the bound equals the prior.
+    results. A dashed line marks the first result's budget (the run's own
+    in `audit_run`). A PAC-ZPL result sits at 0 nats, where the bound
+    equals the prior.
     """
     import matplotlib
 
@@ -172,6 +174,11 @@ def plot_audit(results: list[AuditResult], path: str | Path, title: str | None =
     grid = np.linspace(0.0, top, 200)
     axes.plot(grid, [mi_to_success_bound(b, prior) for b in grid], color="tab:red", label="MI bound (KL inequality)")
     axes.axhline(prior, color="grey", linestyle=":", label=f"prior success {prior:.2f}")
+    if results[0].method == "pacmi":
+        axes.axvline(
+            results[0].budget_nats, color="tab:green", linestyle="--", linewidth=1,
+            label=f"main budget {results[0].budget_nats:g} nats",
+        )
 
     x = np.array([result.budget_nats for result in ordered])
     y = np.array([result.success_rate for result in ordered])
