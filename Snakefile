@@ -16,9 +16,12 @@ include: "rules/common.smk"
 include: "rules/train.smk"
 include: "rules/aggregate.smk"
 include: "rules/tables.smk"
+include: "rules/verify.smk"
+include: "rules/audit.smk"
 
 
 rule all:
     input:
         all_table_files(),
+        f"{RESULTS}/verify.csv",
     default_target: True

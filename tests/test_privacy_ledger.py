@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from paczero.privacy.ledger import LedgerError, load_diagnostics, verify_run
+from paczero.privacy.ledger import LedgerError, load_diagnostics, parse_report, verify_run
 from privacy_runs import make_recipe, read_diagnostics, write_diagnostics, write_run
 
 
@@ -162,13 +162,69 @@ def test_recipe_without_keys_is_rejected(tmp_path):
         verify_run(tmp_path)
 
 
-def test_dp_method_is_rejected(tmp_path):
+def test_unknown_method_is_rejected(tmp_path):
     recipe = make_recipe()
-    recipe["method"] = "dpzero"
+    recipe["method"] = "sgd"
     (tmp_path / "recipe.json").write_text(json.dumps(recipe))
     (tmp_path / "diagnostics.jsonl").write_text("")
     with pytest.raises(LedgerError, match="has no MI ledger"):
         verify_run(tmp_path)
+
+
+def test_dp_run_without_metrics_fails(tmp_path):
+    recipe = make_recipe()
+    recipe["method"] = "dpzero"
+    (tmp_path / "recipe.json").write_text(json.dumps(recipe))
+    (tmp_path / "diagnostics.jsonl").write_text("")
+    result = verify_run(tmp_path)
+    assert not result.ok
+    assert "no privacy block" in result.problems[0]
+
+
+def test_zeroshot_run_is_skipped(tmp_path):
+    recipe = make_recipe()
+    recipe["method"] = "zeroshot"
+    (tmp_path / "recipe.json").write_text(json.dumps(recipe))
+    result = verify_run(tmp_path)
+    assert result.ok
+    assert result.status == "SKIPPED"
+    assert result.summary_line().startswith("SKIPPED")
+
+
+def test_metrics_free_count_mismatch_fails(tmp_path):
+    write_run(tmp_path, make_recipe())
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    metrics["privacy"]["free_steps"] += 1
+    (tmp_path / "metrics.json").write_text(json.dumps(metrics))
+    result = verify_run(tmp_path)
+    assert not result.ok
+    assert "privacy.free_steps" in result.problems[0]
+
+
+def test_released_sign_of_noisy_value(tmp_path):
+    records = write_run(tmp_path, make_recipe())
+    target = noisy_steps(records)[2]
+    records[target]["released"] = -records[target]["released"]
+    write_diagnostics(tmp_path, records)
+    result = verify_run(tmp_path)
+    assert result.first_bad_step == target
+    assert "has sign" in result.problems[0]
+
+
+def test_report_round_trip(tmp_path):
+    write_run(tmp_path, make_recipe())
+    result = verify_run(tmp_path)
+    parsed = parse_report(result.to_report())
+    assert parsed["status"] == "OK"
+    assert parsed["method"] == "pacmi"
+    assert float(parsed["spent_nats"]) == result.spent_nats
+    assert parsed["first_bad_step"] == ""
+    assert parsed["summary"] == result.summary_line()
+
+
+def test_report_without_status_is_rejected():
+    with pytest.raises(LedgerError, match="lacks 'status'"):
+        parse_report("method: pacmi\n\nOK x\n")
 
 
 def test_read_diagnostics_helper_round_trip(tmp_path):

@@ -18,8 +18,20 @@ the logged posterior probability q_plus determines:
   when all M signs agree (coin otherwise) and q_plus = num_plus / M.
 * nonprivate: every spend is 0 and the release kind is nonprivate.
 
+Where the trainer adds `coefficients` and `direction_seeds` to a line,
+each of the K coefficients applied to the model must equal the released
+value divided by K, and a PAC-MI noisy release must be the sign of its
+noisy value (the model never receives the noiseless sign). When metrics.json
+exists, its privacy block must agree with the replay: method, spent_nats
+(the recomputed cumulative MI), steps_run, the counts of free, noisy and
+coin releases and, for pacmi, the step at which the budget ran out.
+
 q_plus itself cannot be recomputed because the subset signs are not
 logged, so it is trusted.
+
+DP baseline runs (dpzero, dpaggzo) have no PAC-MI ledger; `verify_run`
+checks their DP accounting fields instead (see `paczero.privacy.dp_ledger`).
+A zeroshot run releases nothing, so its result is SKIPPED.
 
 Tolerances: logged and recomputed values of beta, sigma, spends,
 cumulative MI and remaining budget must agree within a relative 1e-9
@@ -39,11 +51,20 @@ from typing import Any
 
 from paczero.privacy.budget import SCHEDULES, SpendAccount, release_budget, step_budget
 from paczero.privacy.channel import binary_entropy, binary_gaussian_mi, sigma_for_mi
+from paczero.privacy.dp_ledger import DP_METHODS, DpChecker
 from paczero.privacy.mechanism import ENTROPY_CAP_FRACTION, PER_RELEASE_FIELDS, is_unanimous
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["LedgerError", "VerificationResult", "load_diagnostics", "load_recipe", "verify_run"]
+__all__ = [
+    "LedgerError",
+    "REPORT_FIELDS",
+    "VerificationResult",
+    "load_diagnostics",
+    "load_recipe",
+    "parse_report",
+    "verify_run",
+]
 
 RELATIVE_TOLERANCE = 1e-9
 ABSOLUTE_TOLERANCE_NATS = 1e-15
@@ -51,6 +72,7 @@ MI_ABSOLUTE_TOLERANCE_NATS = 1e-9
 MI_RELATIVE_TOLERANCE = 1e-6
 MAX_PROBLEMS = 50
 VERIFIED_METHODS = ("pacmi", "paczpl", "nonprivate")
+UNTRAINED_METHODS = ("zeroshot",)
 RECIPE_KEYS = ("method", "budget_nats", "budget_schedule", "steps", "directions", "num_subsets")
 
 
@@ -60,7 +82,11 @@ class LedgerError(ValueError):
 
 @dataclass
 class VerificationResult:
-    """Outcome of `verify_run`: `ok` is True when no problem was found."""
+    """Outcome of `verify_run`: `ok` is True when no problem was found.
+
+    `skipped` marks a run with nothing to verify (zeroshot); `note` contains
+    the accounting summary of a DP baseline run.
+    """
 
     ok: bool
     run_dir: str
@@ -71,17 +97,79 @@ class VerificationResult:
     budget_nats: float
     first_bad_step: int | None = None
     problems: list[str] = field(default_factory=list)
+    skipped: bool = False
+    note: str = ""
+
+    @property
+    def status(self) -> str:
+        """OK, FAILED or SKIPPED."""
+        if not self.ok:
+            return "FAILED"
+        return "SKIPPED" if self.skipped else "OK"
 
     def summary_line(self) -> str:
         """Return a one-line human-readable verdict."""
-        if self.ok:
-            return (
-                f"OK {self.run_dir}: {self.method}, {self.steps_checked} steps, {self.releases_checked} releases, "
-                f"spent {self.spent_nats:.6g} of {self.budget_nats:.6g} nats"
-            )
-        where = f"step {self.first_bad_step}" if self.first_bad_step is not None else "run summary"
-        more = f" (+{len(self.problems) - 1} more problems)" if len(self.problems) > 1 else ""
-        return f"FAILED {self.run_dir}: first offending {where}: {self.problems[0]}{more}"
+        if not self.ok:
+            where = f"step {self.first_bad_step}" if self.first_bad_step is not None else "run summary"
+            more = f" (+{len(self.problems) - 1} more problems)" if len(self.problems) > 1 else ""
+            return f"FAILED {self.run_dir}: first offending {where}: {self.problems[0]}{more}"
+        if self.skipped:
+            return f"SKIPPED {self.run_dir}: {self.method}: {self.note}"
+        if self.note:
+            return f"OK {self.run_dir}: {self.method}, {self.steps_checked} steps, {self.note}"
+        return (
+            f"OK {self.run_dir}: {self.method}, {self.steps_checked} steps, {self.releases_checked} releases, "
+            f"spent {self.spent_nats:.6g} of {self.budget_nats:.6g} nats"
+        )
+
+    def to_report(self) -> str:
+        """Return the text of a verification report: `key: value` lines, a blank line, the verdict and problems."""
+        values = {
+            "status": self.status,
+            "run_dir": self.run_dir,
+            "method": self.method,
+            "steps_checked": self.steps_checked,
+            "releases_checked": self.releases_checked,
+            "spent_nats": repr(self.spent_nats),
+            "budget_nats": repr(self.budget_nats),
+            "first_bad_step": "" if self.first_bad_step is None else self.first_bad_step,
+            "problems": len(self.problems),
+        }
+        lines = [f"{key}: {values[key]}" for key in REPORT_FIELDS]
+        lines += ["", self.summary_line(), *(f"  {problem}" for problem in self.problems)]
+        return "\n".join(lines) + "\n"
+
+
+REPORT_FIELDS = (
+    "status",
+    "run_dir",
+    "method",
+    "steps_checked",
+    "releases_checked",
+    "spent_nats",
+    "budget_nats",
+    "first_bad_step",
+    "problems",
+)
+
+
+def parse_report(text: str) -> dict[str, str]:
+    """Return the `key: value` header of a report written by `VerificationResult.to_report`, plus `summary`.
+
+    Raises LedgerError naming the first missing key.
+    """
+    header, _, rest = text.partition("\n\n")
+    values = {}
+    for line in header.splitlines():
+        key, separator, value = line.partition(": ")
+        if not separator:
+            key, value = line.rstrip(":"), ""
+        values[key.strip()] = value.strip()
+    missing = [key for key in REPORT_FIELDS if key not in values]
+    if missing:
+        raise LedgerError(f"verification report lacks {missing[0]!r}; regenerate it with `paczero privacy verify`")
+    values["summary"] = rest.splitlines()[0] if rest else ""
+    return values
 
 
 def load_recipe(run_dir: str | Path) -> tuple[dict[str, Any], dict[str, Any] | None]:
@@ -133,8 +221,18 @@ def verify_run(run_dir: str | Path) -> VerificationResult:
     """Recompute and check the privacy ledger of one run folder (see the module docstring)."""
     run_dir = Path(run_dir)
     recipe, metrics = load_recipe(run_dir)
-    config = _recipe_config(recipe, run_dir)
+    method = recipe.get("method")
+    if method in UNTRAINED_METHODS:
+        return VerificationResult(
+            ok=True, run_dir=str(run_dir), method=method, steps_checked=0, releases_checked=0,
+            spent_nats=0.0, budget_nats=0.0, skipped=True,
+            note="no training steps and no releases, so there is no privacy ledger to verify",
+        )
     records = load_diagnostics(run_dir / "diagnostics.jsonl")
+    if method in DP_METHODS:
+        return _verify_dp_run(run_dir, recipe, metrics, records)
+
+    config = _recipe_config(recipe, run_dir)
     checker = _LedgerChecker(config)
     for record in records:
         checker.check_step(record)
@@ -152,6 +250,25 @@ def verify_run(run_dir: str | Path) -> VerificationResult:
     )
     logger.debug("ledger of %s: %s", run_dir, result.summary_line())
     return result
+
+
+def _verify_dp_run(
+    run_dir: Path, recipe: dict[str, Any], metrics: dict[str, Any] | None, records: list[dict[str, Any]]
+) -> VerificationResult:
+    checker = DpChecker(recipe, metrics)
+    checker.check(records)
+    return VerificationResult(
+        ok=not checker.problems,
+        run_dir=str(run_dir),
+        method=recipe["method"],
+        steps_checked=checker.steps,
+        releases_checked=checker.releases,
+        spent_nats=0.0,
+        budget_nats=0.0,
+        first_bad_step=checker.first_bad_step,
+        problems=checker.problems[:MAX_PROBLEMS],
+        note=checker.describe(),
+    )
 
 
 # ---------------------------------------------------------------------------
@@ -176,8 +293,8 @@ def _recipe_config(recipe: dict[str, Any], run_dir: Path) -> dict[str, Any]:
     method = recipe["method"]
     if method not in VERIFIED_METHODS:
         raise LedgerError(
-            f"method {method!r} has no MI ledger; verify_run covers {', '.join(VERIFIED_METHODS)} "
-            "(the DP baselines are accounted by the DP accountant)"
+            f"method {method!r} has no MI ledger; verify_run covers {', '.join(VERIFIED_METHODS)}, "
+            f"the DP baselines {', '.join(DP_METHODS)} and {', '.join(UNTRAINED_METHODS)}"
         )
     if recipe["budget_schedule"] not in SCHEDULES:
         raise LedgerError(f"recipe budget_schedule {recipe['budget_schedule']!r} is not one of {SCHEDULES}")
@@ -215,6 +332,7 @@ class _LedgerChecker:
         self.steps = 0
         self.releases = 0
         self.free_count = 0
+        self.kind_counts = {"free": 0, "noisy": 0, "coin": 0, "nonprivate": 0}
         self.exhausted_at: int | None = None
 
     def problem(self, step: int | None, message: str) -> None:
@@ -242,12 +360,16 @@ class _LedgerChecker:
         if releases is None:
             return
         self.releases += len(releases)
+        for release in releases:
+            if release["release"] in self.kind_counts:
+                self.kind_counts[release["release"]] += 1
         if self.method == "pacmi":
             self._check_pacmi(index, record, releases)
         elif self.method == "paczpl":
             self._check_paczpl(index, releases)
         else:
             self._check_nonprivate(index, releases)
+        self._check_applied(index, record, releases)
 
     def check_end(self, metrics: dict[str, Any] | None) -> None:
         if self.account.spent_exact > Fraction(self.account.budget_nats):
@@ -255,13 +377,34 @@ class _LedgerChecker:
         if metrics is None:
             return
         privacy = metrics.get("privacy")
-        if isinstance(privacy, dict) and "spent_nats" in privacy:
-            if not _close(privacy["spent_nats"], self.account.spent):
-                self.problem(
-                    None,
-                    f"metrics.json privacy.spent_nats is {privacy['spent_nats']!r} but the logged spends sum to "
-                    f"{self.account.spent!r}",
-                )
+        if not isinstance(privacy, dict):
+            self.problem(None, "metrics.json has no privacy block; rerun the cell with the current trainer")
+            return
+        if privacy.get("method") != self.method:
+            self.problem(None, f"metrics.json privacy.method is {privacy.get('method')!r}, recipe method {self.method!r}")
+        if "spent_nats" not in privacy:
+            self.problem(None, "metrics.json privacy block lacks spent_nats")
+        elif not _close(privacy["spent_nats"], self.account.spent):
+            self.problem(
+                None,
+                f"metrics.json privacy.spent_nats is {privacy['spent_nats']!r} but the logged spends sum to "
+                f"{self.account.spent!r}",
+            )
+        self._check_summary_counts(metrics, privacy)
+
+    def _check_summary_counts(self, metrics: dict[str, Any], privacy: dict[str, Any]) -> None:
+        """Compare the step and release counts of metrics.json with the replayed ledger (fields that are present)."""
+        counts = {"steps_run": self.steps}
+        counts.update({f"{kind}_steps": self.kind_counts[kind] for kind in ("free", "noisy", "coin")})
+        for name, expected in counts.items():
+            if name in privacy and privacy[name] != expected:
+                self.problem(None, f"metrics.json privacy.{name} is {privacy[name]!r}, the ledger gives {expected}")
+        if "steps_run" in metrics and metrics["steps_run"] != self.steps:
+            self.problem(None, f"metrics.json steps_run is {metrics['steps_run']!r}, diagnostics.jsonl has {self.steps} steps")
+        if self.method == "pacmi" and "stop_step" in privacy and privacy["stop_step"] != self.exhausted_at:
+            self.problem(
+                None, f"metrics.json privacy.stop_step is {privacy['stop_step']!r}, the budget ran out at step {self.exhausted_at!r}"
+            )
 
     # -- per-method checks ----------------------------------------------------
 
@@ -370,6 +513,42 @@ class _LedgerChecker:
             self._check_running_totals(step, label, release)
 
     # -- shared checks ----------------------------------------------------------
+
+    def _check_applied(self, step: int, record: dict[str, Any], releases: list[dict[str, Any]]) -> None:
+        """Check the trainer's fields: K direction seeds, and coefficient k = released_k / K."""
+        seeds = record.get("direction_seeds")
+        if seeds is not None and (not isinstance(seeds, list) or len(seeds) != self.directions):
+            self.problem(step, f"direction_seeds is {seeds!r}, expected a list of {self.directions} seeds")
+        for k, release in enumerate(releases):
+            label = f"direction {k}: " if self.directions > 1 else ""
+            released = release["released"]
+            if self.method != "nonprivate" and released not in (1.0, -1.0):
+                self.problem(step, f"{label}released is {released!r}, expected +1 or -1 for {self.method}")
+                continue
+            noisy_value = release["noisy_value"]
+            if release["release"] == "noisy" and isinstance(noisy_value, (int, float)):
+                expected_sign = 1.0 if noisy_value >= 0.0 else -1.0
+                if released != expected_sign:
+                    self.problem(
+                        step, f"{label}released is {released!r} but the noisy value {noisy_value!r} has sign {expected_sign!r}"
+                    )
+        coefficients = record.get("coefficients")
+        if coefficients is None:
+            return
+        if not isinstance(coefficients, list) or len(coefficients) != self.directions:
+            self.problem(step, f"coefficients is {coefficients!r}, expected a list of {self.directions} values")
+            return
+        for k, (coefficient, release) in enumerate(zip(coefficients, releases)):
+            released = release["released"]
+            if not isinstance(released, (int, float)) or isinstance(released, bool):
+                continue
+            if not _close(coefficient, float(released) / self.directions):
+                label = f"direction {k}: " if self.directions > 1 else ""
+                self.problem(
+                    step,
+                    f"{label}coefficient applied is {coefficient!r}, expected released / K = "
+                    f"{float(released) / self.directions!r}",
+                )
 
     def _check_zero_cost(self, step: int, label: str, release: dict[str, Any]) -> None:
         if release["spent"] != 0.0:
