@@ -2,9 +2,9 @@
 
 A recipe is a flat dict of JSON values describing one training run (a cell).
 `RECIPE_FIELDS` is the single definition of its fields. `paczero.cells`
-builds recipes from cells.yaml and config.yaml and checks them against it
-(through the JSON schema generated for cells.yaml, `check_value_type` and
-the cross-field rules of `check_recipe`); `paczero.recipe.resolve_recipe`
+builds recipes from cells.yaml and config.yaml and checks them against it,
+through the JSON schema generated for cells.yaml, `check_value_type` and
+the cross-field rules of `check_recipe`. `paczero.recipe.resolve_recipe`
 applies the same checks to a recipe given to the trainer directly.
 
 Integer fields accept a float with an integral value (`10.0`, `1e3`) and
@@ -41,7 +41,7 @@ class Field:
     set_by: str | None = None
     # One line for `paczero train --help`: what the field sets, in which unit.
     help: str = ""
-    # Fewest items of a "str_list" value.
+    # Minimum number of items of a "str_list" value.
     min_items: int = 1
 
 
