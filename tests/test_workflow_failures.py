@@ -87,3 +87,12 @@ def test_invalid_cells_file_stops_parse_without_traceback(tmp_path):
     assert f"{bad}: group 'diverging': unknown key 'sede' (did you mean 'seeds'?)" in output, output
     assert f"{bad}: group 'diverging': field 'recipe.steps': expected an integer, got 2.5" in output, output
     assert "Traceback" not in output
+
+
+def test_invalid_config_key_stops_parse_in_one_line(tmp_path):
+    root = copy_workflow(tmp_path / "workflow")
+    code, output = run_snakemake(root, "-n", "--config", "result=out")
+    assert code != 0
+    assert "config.yaml: unknown key 'result' (did you mean 'results'?)" in output, output
+    assert "Failed validating" not in output
+    assert "Traceback" not in output
