@@ -138,7 +138,7 @@ def slurm_workflow(tmp_path_factory):
 def check_one_task_call(arguments, resources, gpus):
     assert option_values(arguments, "--gpus") == [gpus]
     assert not option_values(arguments, "--gres")
-    # No task count: sbatch starts one task, which sees every GPU of the job.
+    # No task count: sbatch starts one task, and every GPU of the job is visible to it.
     assert not option_values(arguments, "--ntasks", "-n", "--ntasks-per-gpu", "--ntasks-per-node")
     assert option_values(arguments, "--cpus-per-gpu") == [str(resources["cpus_per_gpu"])]
     assert option_values(arguments, "--mem") == [str(resources["mem_mb"])]

@@ -1,7 +1,7 @@
 """A train job killed with SIGKILL mid-training leaves no finished-looking output and resumes on rerun.
 
 Snakemake trains one tiny cell of the shipped SST-2 sample. The test kills
-Snakemake's whole process group once the run journal holds a few steps,
+Snakemake's whole process group once the run journal contains a few steps,
 then checks that no metrics.json exists, that a dry run plans the cell
 again, and that the rerun resumes from the journal and finishes the cell.
 """
