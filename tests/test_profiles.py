@@ -172,3 +172,20 @@ def test_sbatch_for_two_gpu_cell(slurm_workflow):
     assert list(calls) == [LARGE_CELL], output
     assert len(calls[LARGE_CELL]) == 1
     check_one_task_call(calls[LARGE_CELL][0], job_resources(recipes[LARGE_CELL]), "2")
+
+
+class _Resources(dict):
+    """Job resources with the attribute access the plugins use (`job.resources.gpu`)."""
+
+    __getattr__ = dict.__getitem__
+
+
+def test_job_step_asks_for_every_gpu(slurm_workflow):
+    """Inside the allocation, the jobstep plugin runs the rule as one srun step with all GPUs of the job."""
+    jobstep = pytest.importorskip("snakemake_executor_plugin_slurm_jobstep")
+    _, _, recipes = slurm_workflow
+    resources = _Resources({**job_resources(recipes[LARGE_CELL]), "gpu": 2})
+    job = type("Job", (), {"resources": resources, "threads": resources["threads"]})()
+    assert jobstep.get_gpu_setting(job) == "--gpus=2"
+    assert jobstep.get_cpu_setting(job, True) == f"--cpus-per-gpu={resources['cpus_per_gpu']}"
+    assert jobstep.get_node_setting(job) == "--nodes=1"
