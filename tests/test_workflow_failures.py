@@ -42,8 +42,10 @@ presets:
 """
 
 
-def run_snakemake(root, *arguments):
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
+def run_snakemake(root, *arguments, **environment):
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
+           **environment}
+    env.pop("SLURM_JOB_ID", None)
     command = [sys.executable, "-m", "snakemake", "--cores", "1", "--directory", str(root),
                "--snakefile", str(root / "Snakefile"), *arguments]
     result = subprocess.run(command, cwd=root, env=env, capture_output=True, text=True, timeout=600)
@@ -96,3 +98,19 @@ def test_invalid_config_key_stops_parse_in_one_line(tmp_path):
     assert "config.yaml: unknown key 'result' (did you mean 'results'?)" in output, output
     assert "Failed validating" not in output
     assert "Traceback" not in output
+
+
+def test_gpu_job_without_gpus_fails_in_one_line(tmp_path):
+    root = copy_workflow(tmp_path / "workflow")
+    (root / "config" / "failing-cells.yaml").write_text(CELLS)
+    (root / "config" / "failing-settings.yaml").write_text(SETTINGS)
+    code, output = run_snakemake(
+        root, f"results/runs/{DIVERGING}/metrics.json", "--resources", "gpu=1", "--set-resources", "train:gpu=1",
+        "--configfile", str(root / "config" / "failing-settings.yaml"),
+        CUDA_VISIBLE_DEVICES="", PACZERO_GPU_LOCK_DIR=str(tmp_path / "locks"),
+    )
+    message = (f"paczero: cell {DIVERGING} failed: DeviceError: cell {DIVERGING}: requests 1 GPU(s) "
+               "but 0 are visible (devices: none)")
+    assert code != 0
+    assert message in output, output
+    assert "Traceback" not in (root / "logs" / "train" / f"{DIVERGING}.log").read_text()
