@@ -84,8 +84,8 @@ def format_cell_id(template: str, recipe: Mapping[str, Any]) -> str:
         value = recipe[name]
         if value is None:
             values[name] = "none"
-        elif isinstance(value, (int, float)) and not isinstance(value, bool):
-            values[name] = format_number(value)
+        elif isinstance(value, (int, float)):
+            values[name] = format_number(value)  # bools become "true" and "false"
         else:
             values[name] = str(value)
     return template.format_map(values)
@@ -214,8 +214,10 @@ def _value_problems(group: dict) -> list[str]:
     """Return integer seeds, typed values and fields set in two places of one group."""
     problems = []
     for position, seed in enumerate(group["seeds"]):
-        if isinstance(seed, bool) or not isinstance(seed, int):
-            problems.append(f"field 'seeds[{position}]': must be an integer, got {seed!r}")
+        try:
+            check_value_type(FIELDS_BY_NAME["data_seed"], seed)
+        except ValueError as error:
+            problems.append(f"field 'seeds[{position}]': {error}")
     for path, name, value in _settable_values(group):
         try:
             check_value_type(FIELDS_BY_NAME[name], value)
@@ -296,7 +298,7 @@ def _build_recipe(base: dict, varied: dict, seed: int, where: str) -> dict:
     recipe = default_recipe()
     recipe.update(base)
     recipe.update(varied)
-    recipe["data_seed"] = seed
+    recipe["data_seed"] = check_value_type(FIELDS_BY_NAME["data_seed"], seed)
     missing = [
         spec.name for spec in FIELDS_BY_NAME.values()
         if spec.set_by is None and spec.name not in recipe

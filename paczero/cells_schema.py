@@ -127,6 +127,7 @@ def cells_schema() -> dict:
 
 
 _TYPE_NAMES = {
+    "boolean": "true or false",
     "number": "a number",
     "integer": "an integer",
     "string": "a string",
@@ -151,7 +152,7 @@ def _describe_schema_error(error: jsonschema.ValidationError) -> str:
         names = [expected] if isinstance(expected, str) else [t for t in expected if t != "null"]
         expected_types = " or ".join(_TYPE_NAMES.get(name, name) for name in names)
         hint = "; remove the quotes" if isinstance(value, str) else ""
-        return f"must be {expected_types}, got {value!r}{hint}"
+        return f"expected {expected_types}, got {value!r}{hint}"
     if error.validator == "enum":
         path = [part for part in error.absolute_path if isinstance(part, str)]
         noun = path[-1] if path else "value"

@@ -1,9 +1,14 @@
-"""Fields of a resolved recipe: their order, types, defaults and allowed values.
+"""Fields of a resolved recipe: their order, types, defaults, allowed values and help.
 
 A recipe is a flat dict of JSON values describing one training run (a cell).
-`paczero.cells` builds recipes from cells.yaml and config.yaml and checks them
-against this table, both the JSON schema it generates for cells.yaml and the
-cross-field rules in `check_recipe`.
+`RECIPE_FIELDS` is the single definition of its fields. `paczero.cells`
+builds recipes from cells.yaml and config.yaml and checks them against it,
+through the JSON schema generated for cells.yaml, `check_value_type` and
+the cross-field rules of `check_recipe`. `paczero.recipe.resolve_recipe`
+applies the same checks to a recipe given to the trainer directly.
+
+Integer fields accept a float with an integral value (`10.0`, `1e3`) and
+store it as an int; a fractional float (`10.5`) is rejected.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ REQUIRED = object()
 
 @dataclass(frozen=True)
 class Field:
-    """One recipe field. `kind` is one of "str", "int", "float" and "str_list"."""
+    """One recipe field. `kind` is one of "str", "int", "float", "bool" and "str_list"."""
 
     name: str
     kind: str
@@ -34,48 +39,69 @@ class Field:
     nullable: bool = False
     # Source of the value when cells.yaml may not set the field. None means cells.yaml may set it.
     set_by: str | None = None
+    # One line for `paczero train --help`: what the field sets, in which unit.
+    help: str = ""
+    # Minimum number of items of a "str_list" value.
+    min_items: int = 1
 
 
 RECIPE_FIELDS: tuple[Field, ...] = (
-    Field("cell", "str", set_by="the group's `id` template"),
-    Field("table", "str_list", default=[], set_by="the group's `tables`"),
-    Field("task", "str", choices=TASKS),
-    Field("model", "str"),
-    Field("model_source", "str", set_by="`models` in config.yaml (or the preset's `models`)"),
-    Field("track", "str", choices=TRACKS),
-    Field("method", "str", choices=METHODS),
-    Field("ablation", "str", default="none", choices=ABLATIONS),
-    Field("budget_nats", "float", default=0.0),
-    Field("budget_schedule", "str", default="adaptive", choices=("adaptive", "uniform")),
-    Field("lr", "float"),
-    Field("lr_schedule", "str", default="linear", choices=("linear", "constant")),
-    Field("lr_end", "float", default=1e-7),
-    Field("weight_decay", "float", default=0.0),
-    Field("clip", "float"),
-    Field("steps", "int"),
-    Field("num_subsets", "int", default=128),
-    Field("subsets_per_example", "int", default=None, nullable=True),
-    Field("membership", "str", default="random", choices=("random", "disjoint_pairs")),
-    Field("secret_index", "int", default=None, nullable=True),
-    Field("directions", "int", default=1),
-    Field("zo_eps", "float", default=1e-3),
-    Field("lora_r", "int", default=8),
-    Field("lora_alpha", "int", default=16),
-    Field("lora_targets", "str_list", default=["q_proj", "v_proj"]),
-    Field("num_train", "int", default=1000),
-    Field("num_dev", "int", default=500),
-    Field("num_eval", "int", default=1000),
-    Field("eval_every", "int", default=100),
-    Field("data_seed", "int", set_by="the group's `seeds`"),
-    Field("train_seed", "int", default=42),
-    Field("dtype", "str", default="float16", choices=DTYPES),
-    Field("micro_batch", "int", default=64),
-    Field("max_new_tokens", "int", default=50),
-    Field("epsilon", "float", default=None, nullable=True),
-    Field("delta", "float", default=1e-5),
-    Field("sample_rate", "float", default=0.064),
-    Field("data", "str", set_by="`data` in config.yaml (or the preset's `data`)"),
-    Field("preset", "str", set_by="`preset` in config.yaml"),
+    Field("cell", "str", set_by="the group's `id` template",
+          help="cell id, used in output paths and logs"),
+    Field("table", "str_list", default=[], set_by="the group's `tables`", min_items=0,
+          help="tables the cell feeds (not read by training)"),
+    Field("task", "str", choices=TASKS, help="task: sst2 or squad"),
+    Field("model", "str", help="model registry name, e.g. opt-1.3b"),
+    # None means the same as `model`; resolve_recipe fills it in.
+    Field("model_source", "str", default=None, nullable=True,
+          set_by="`models` in config.yaml (or the preset's `models`)",
+          help="where the weights come from: Hub id, local folder, tiny:opt-small, tiny:opt-medium, "
+               "gguf:FILE or gguf-package:NAME (default: the model name)"),
+    Field("track", "str", choices=TRACKS, help="lora (peft adapters only) or ft (every parameter)"),
+    Field("method", "str", choices=METHODS, help="pacmi, paczpl, nonprivate, dpzero, dpaggzo or zeroshot"),
+    Field("ablation", "str", default="none", choices=ABLATIONS,
+          help="nonprivate only: raw_full (MeZO), quant_full, raw_half, quant_half, random_sign"),
+    Field("budget_nats", "float", default=0.0, help="total mutual-information budget B in nats (pacmi)"),
+    Field("budget_schedule", "str", default="adaptive", choices=("adaptive", "uniform"),
+          help="per-step budget: adaptive (remaining/steps left) or uniform (B/T)"),
+    Field("lr", "float", help="peak learning rate"),
+    Field("lr_schedule", "str", default="linear", choices=("linear", "constant"),
+          help="linear (decay to lr_end over steps, no warm-up) or constant"),
+    Field("lr_end", "float", default=1e-7, help="final learning rate of the linear schedule"),
+    Field("weight_decay", "float", default=0.0, help="weight decay on weights that are not biases or norms"),
+    Field("clip", "float", help="per-example clip C on the zeroth-order scalar (1e9: no clip)"),
+    Field("steps", "int", help="number of training steps T"),
+    Field("num_subsets", "int", default=128, help="number of candidate subsets M (even)"),
+    Field("subsets_per_example", "int", default=None, nullable=True,
+          help="subsets each example joins (default M/2; prior k/M)"),
+    Field("membership", "str", default="random", choices=("random", "disjoint_pairs"),
+          help="random (k random subsets per example) or disjoint_pairs (halves and complements)"),
+    Field("secret_index", "int", default=None, nullable=True,
+          help="secret subset index (default: drawn from train_seed)"),
+    Field("directions", "int", default=1, help="directions K per step"),
+    Field("zo_eps", "float", default=1e-3, help="zeroth-order perturbation scale"),
+    Field("lora_r", "int", default=8, help="LoRA rank"),
+    Field("lora_alpha", "int", default=16, help="LoRA alpha"),
+    Field("lora_targets", "str_list", default=["q_proj", "v_proj"], help="LoRA target module names"),
+    Field("num_train", "int", default=1000, help="training examples N (full batch)"),
+    Field("num_dev", "int", default=500, help="dev examples for dev-best selection"),
+    Field("num_eval", "int", default=1000, help="test examples (capped at the validation split's size)"),
+    Field("eval_every", "int", default=100, help="dev evaluation interval in steps"),
+    Field("data_seed", "int", set_by="the group's `seeds`", help="seed that selects the train/dev/test sample"),
+    Field("train_seed", "int", default=42, help="seed of membership, secret index, directions, coins and noise"),
+    Field("dtype", "str", default="float16", choices=DTYPES, help="model weights: float16, bfloat16 or float32"),
+    Field("micro_batch", "int", default=64, help="examples per forward pass"),
+    Field("max_new_tokens", "int", default=50, help="generation length limit in tokens (squad)"),
+    Field("epsilon", "float", default=None, nullable=True, help="DP epsilon (dpzero, dpaggzo)"),
+    Field("delta", "float", default=1e-5, help="DP delta (dpzero, dpaggzo)"),
+    Field("sample_rate", "float", default=0.064, help="Poisson sampling rate per step (dpzero, dpaggzo)"),
+    Field("dp_noise", "bool", default=True,
+          help="true: DP noise and Poisson sampling; false: non-private reference, full batch, "
+               "no noise (dpzero, dpaggzo)"),
+    Field("data", "str", default="hub", set_by="`data` in config.yaml (or the preset's `data`)",
+          help="data source: hub, demo or a local folder"),
+    Field("preset", "str", default="paper", set_by="`preset` in config.yaml",
+          help="preset that produced the recipe"),
 )
 
 FIELDS_BY_NAME: dict[str, Field] = {field.name: field for field in RECIPE_FIELDS}
@@ -100,11 +126,14 @@ def field_json_schema(field: Field) -> dict:
         if field.choices:
             schema["enum"] = list(field.choices)
     elif field.kind == "int":
+        # JSON Schema's "integer" also matches 10.0, as check_value_type does.
         schema = {"type": "integer"}
     elif field.kind == "float":
         schema = {"type": "number"}
+    elif field.kind == "bool":
+        schema = {"type": "boolean"}
     elif field.kind == "str_list":
-        schema = {"type": "array", "minItems": 1, "items": {"type": "string", "minLength": 1}}
+        schema = {"type": "array", "minItems": field.min_items, "items": {"type": "string", "minLength": 1}}
     else:
         raise AssertionError(f"unknown field kind {field.kind!r}")
     if field.nullable:
@@ -113,55 +142,90 @@ def field_json_schema(field: Field) -> dict:
 
 
 def check_value_type(field: Field, value: Any, *, coerce_strings: bool = False) -> Any:
-    """Return `value` typed for `field` (ints stay ints, floats become float).
+    """Return `value` typed for `field`: ints (also from integral floats), floats, bools, strings, lists.
 
     Raise ValueError with a message that starts with the problem, because the
-    caller adds where it happened. Numeric strings such as "1e-5" are parsed
-    only when `coerce_strings` is true. Preset overrides use that, because
-    Snakemake's `--config` delivers nested values as strings.
+    caller adds where it happened. Numeric and boolean strings such as "1e-5"
+    and "false" are parsed only when `coerce_strings` is true. Preset
+    overrides use that, because Snakemake's `--config` delivers nested values
+    as strings.
     """
     if value is None:
         if field.nullable:
             return None
         raise ValueError("is empty; give it a value")
-    if coerce_strings and isinstance(value, str) and field.kind in ("int", "float"):
-        value = _parse_number(value, field.kind)
+    if coerce_strings and isinstance(value, str):
+        value = _parse_string(value, field.kind)
     if field.kind == "str":
-        if not isinstance(value, str):
-            raise ValueError(f"must be a string, got {value!r}")
-        if not value:
-            raise ValueError("is empty; give it a value")
-        if field.choices and value not in field.choices:
-            raise ValueError(
-                f"unknown {field.name} '{value}'{closest_name(value, field.choices)}; "
-                f"known: {', '.join(field.choices)}"
-            )
-        return value
+        return _check_string(field, value)
     if field.kind == "int":
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ValueError(f"must be an integer, got {value!r}")
-        return value
+        return _check_int(value)
     if field.kind == "float":
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            hint = "; remove the quotes" if isinstance(value, str) else ""
-            raise ValueError(f"must be a number, got {value!r}{hint}")
-        if not math.isfinite(value):
-            raise ValueError(f"must be a finite number, got {value!r}")
-        return float(value)
+        return _check_float(value)
+    if field.kind == "bool":
+        if not isinstance(value, bool):
+            raise ValueError(f"expected true or false, got {value!r}")
+        return value
     if field.kind == "str_list":
-        if not isinstance(value, (list, tuple)) or not value:
-            raise ValueError(f"must be a non-empty list of strings, got {value!r}")
-        if not all(isinstance(item, str) and item for item in value):
-            raise ValueError(f"must contain only non-empty strings, got {value!r}")
-        return list(value)
+        return _check_string_list(field, value)
     raise AssertionError(f"unknown field kind {field.kind!r}")
 
 
-def _parse_number(text: str, kind: str) -> int | float | str:
+def _check_string(field: Field, value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"expected a string, got {value!r}")
+    if not value:
+        raise ValueError("is empty; give it a value")
+    if field.choices and value not in field.choices:
+        raise ValueError(
+            f"unknown {field.name} '{value}'{closest_name(value, field.choices)}; "
+            f"known: {', '.join(field.choices)}"
+        )
+    return value
+
+
+def _check_int(value: Any) -> int:
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        hint = "; remove the quotes" if isinstance(value, str) else ""
+        raise ValueError(f"expected an integer, got {value!r}{hint}")
+    return value
+
+
+def _check_float(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        hint = " (a string); remove the quotes so that YAML reads it as a number" if isinstance(value, str) else ""
+        raise ValueError(f"expected a number, got {value!r}{hint}")
+    if not math.isfinite(value):
+        raise ValueError(f"expected a finite number, got {value!r}")
+    return float(value)
+
+
+def _check_string_list(field: Field, value: Any) -> list[str]:
+    if not isinstance(value, (list, tuple)):
+        raise ValueError(f"expected a list of strings, got {value!r}")
+    if len(value) < field.min_items:
+        raise ValueError("is empty; give it at least one value")
+    if not all(isinstance(item, str) and item for item in value):
+        raise ValueError(f"expected only non-empty strings, got {value!r}")
+    return list(value)
+
+
+def _parse_string(text: str, kind: str) -> Any:
+    """Parse a numeric or boolean string for an int, float or bool field; return other text unchanged."""
+    if kind == "bool":
+        return {"true": True, "false": False}.get(text.strip().lower(), text)
+    if kind not in ("int", "float"):
+        return text
     try:
-        return int(text) if kind == "int" else float(text)
+        return int(text)
     except ValueError:
-        return text  # the type check below reports it
+        pass
+    try:
+        return float(text)
+    except ValueError:
+        return text  # the type check reports it
 
 
 def check_recipe(recipe: dict) -> list[tuple[str, str]]:
@@ -221,38 +285,46 @@ def check_recipe(recipe: dict) -> list[tuple[str, str]]:
 
     budget = recipe["budget_nats"]
     if method == "pacmi":
-        require(budget > 0, "budget_nats", f"must be > 0 for method pacmi, got {budget}")
+        require(
+            budget > 0,
+            "budget_nats",
+            f"must be > 0 for method pacmi, got {budget}; use method paczpl for a zero budget",
+        )
     else:
         require(
             budget == 0,
             "budget_nats",
             f"applies to method pacmi only; remove it (method {method}, got {budget})",
         )
-    epsilon = recipe["epsilon"]
-    if method in DP_METHODS:
-        require(
-            epsilon is not None and epsilon > 0,
-            "epsilon",
-            f"must be a number > 0 for method {method}, got {epsilon}",
-        )
-    else:
-        require(
-            epsilon is None,
-            "epsilon",
-            f"applies to methods {', '.join(DP_METHODS)} only; remove it (method {method})",
-        )
-    if method == "dpzero":
-        require(
-            recipe["directions"] == 1,
-            "directions",
-            f"must be 1 for method dpzero (use dpaggzo for K > 1), got {recipe['directions']}",
-        )
+    problems += _dp_problems(recipe)
     if recipe["ablation"] != "none":
         require(
             method == "nonprivate",
             "ablation",
             f"applies to method nonprivate only, got '{recipe['ablation']}' with method {method}",
         )
+    return problems
+
+
+def _dp_problems(recipe: dict) -> list[tuple[str, str]]:
+    """Return the problems of the DP fields: epsilon, dp_noise and DPZero's single direction."""
+    method = recipe["method"]
+    epsilon = recipe["epsilon"]
+    if method not in DP_METHODS:
+        problems = []
+        if epsilon is not None:
+            problems.append(("epsilon", f"applies to methods {', '.join(DP_METHODS)} only; remove it (method {method})"))
+        if not recipe["dp_noise"]:
+            problems.append(("dp_noise", f"applies to methods {', '.join(DP_METHODS)} only; remove it (method {method})"))
+        return problems
+    problems = []
+    if method == "dpzero" and recipe["directions"] != 1:
+        problems.append(("directions", f"DPZero uses one direction per step, got {recipe['directions']}; "
+                                       "set directions to 1 or use method dpaggzo for K > 1"))
+    # Without noise (the non-private reference: full batch, no noise) epsilon is unused.
+    if recipe["dp_noise"] and (epsilon is None or epsilon <= 0):
+        problems.append(("epsilon", f"must be a number > 0 for method {method}, got {epsilon}; "
+                                    "set dp_noise to false for the non-private reference"))
     return problems
 
 

@@ -9,6 +9,7 @@ strings.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +26,8 @@ from paczero.recipe_fields import (
 )
 
 DEFAULT_DATA_SOURCE = "hub"
+# GPU type names that the SLURM executor plugin (2.8) accepts for its `gpu_model` resource.
+GPU_MODEL_PATTERN = re.compile(r"^[A-Za-z0-9_.]+$")
 
 # Top-level keys of config.yaml and their defaults. The workflow's schema
 # (workflow/schemas/config.schema.yaml) sets the same defaults.
@@ -37,6 +40,7 @@ CONFIG_DEFAULTS: dict[str, Any] = {
     "data": {},
     "presets": {"paper": {}},
     "checkpoint_every": 100,
+    "gpu_models": {},
 }
 PRESET_KEYS = ("description", "cells_file", "recipe", "task_recipe", "models", "data", "max_seeds")
 
@@ -53,6 +57,7 @@ class Settings:
     max_seeds: int | None
     overrides: dict[str, Any] = field(default_factory=dict)  # typed recipe overrides
     task_overrides: dict[str, dict[str, Any]] = field(default_factory=dict)  # task -> overrides after `overrides`
+    gpu_models: dict[int, str] = field(default_factory=dict)  # GPU memory in GB -> SLURM GPU type
 
 
 def load_config(path: str | Path) -> dict:
@@ -124,6 +129,7 @@ def resolve_settings(config: Mapping, preset: str | None = None, *, source: str 
     cells_file = spec.get("cells_file") or config["cells_file"]
     if not isinstance(cells_file, str):
         raise CellsError(f"{where}: key 'cells_file' must be a path, got {cells_file!r}")
+    gpu_models = _gpu_models(config["gpu_models"], f"{source}: key 'gpu_models'")
     return Settings(
         preset=name,
         cells_file=cells_file,
@@ -133,6 +139,7 @@ def resolve_settings(config: Mapping, preset: str | None = None, *, source: str 
         max_seeds=max_seeds,
         overrides=overrides,
         task_overrides=task_overrides,
+        gpu_models=gpu_models,
     )
 
 
@@ -148,6 +155,25 @@ def _string_mapping(value: Any, where: str) -> dict[str, str]:
         if not isinstance(item, str) or not item:
             raise CellsError(f"{where}: entry '{key}' must be a non-empty string, got {item!r}")
     return dict(mapping)
+
+
+def _gpu_models(value: Any, where: str) -> dict[int, str]:
+    """Check `gpu_models`: GPU memory in GB (an integer, or its string from --config) -> GPU type name."""
+    models = {}
+    for memory, name in _mapping(value or {}, where).items():
+        try:
+            gigabytes = int(memory)
+        except (TypeError, ValueError):
+            gigabytes = 0
+        if isinstance(memory, bool) or gigabytes < 1 or str(gigabytes) != str(memory).strip():
+            raise CellsError(f"{where}: entry {memory!r} must be a GPU memory size in GB, an integer >= 1")
+        if not isinstance(name, str) or not GPU_MODEL_PATTERN.match(name):
+            raise CellsError(
+                f"{where}: entry {memory!r} must be a SLURM GPU type such as a100 "
+                f"(letters, digits, '_' and '.'), got {name!r}"
+            )
+        models[gigabytes] = name
+    return models
 
 
 def _check_overrides(overrides: Any, where: str) -> dict[str, Any]:

@@ -3,12 +3,15 @@ import re
 
 from snakemake.exceptions import WorkflowError
 
-from paczero.cells import CellsError, cells_by_table, load_cells, training_recipe
+from paczero.cells import CellsError, cells_by_table, load_cells, resolve_settings, training_recipe
 from paczero.resources import job_resources
 
+# Invalid settings or cells stop the parse with the message alone, without a traceback.
 try:
     CELLS = load_cells(config)
-except (CellsError, FileNotFoundError) as error:
+    GPU_MODELS = resolve_settings(config).gpu_models
+    RESOURCES = {cell: job_resources(recipe, GPU_MODELS) for cell, recipe in CELLS.items()}
+except (CellsError, FileNotFoundError, ValueError) as error:
     raise WorkflowError(str(error)) from None
 
 RESULTS = config["results"]
@@ -41,9 +44,9 @@ def recipes_for_table(wildcards):
 
 
 def resource_for_cell(name):
-    """Return a resource callable that reads `name` from the cell's job_resources."""
+    """Return a resource callable that reads `name` from the cell's job_resources (None: unset)."""
 
     def resource(wildcards):
-        return job_resources(CELLS[wildcards.cell])[name]
+        return RESOURCES[wildcards.cell][name]
 
     return resource

@@ -13,6 +13,8 @@ rule train:
     threads: resource_for_cell("threads")
     resources:
         gpu=resource_for_cell("gpu"),
+        gpu_model=resource_for_cell("gpu_model"),
+        cpus_per_gpu=resource_for_cell("cpus_per_gpu"),
         mem_mb=resource_for_cell("mem_mb"),
         disk_mb=resource_for_cell("disk_mb"),
         runtime=resource_for_cell("runtime"),

@@ -21,7 +21,7 @@ from paczero.cells import (
     resolve_cell,
     training_recipe,
 )
-from paczero.recipe_fields import FIELD_NAMES
+from paczero.recipe_fields import FIELD_NAMES, FIELDS_BY_NAME, check_value_type
 
 CONFIG_FILE = REPO / "config" / "config.yaml"
 CELLS_FILE = REPO / "config" / "cells.yaml"
@@ -377,7 +377,9 @@ def test_preset_numeric_strings_are_coerced():
     ("preset_spec", "expected"),
     [
         ({"recipe": {"stepz": 3}}, ["preset 'bad'", "recipe.stepz", "did you mean 'steps'"]),
-        ({"recipe": {"steps": "many"}}, ["preset 'bad'", "recipe.steps", "must be an integer"]),
+        ({"recipe": {"steps": "many"}}, ["preset 'bad'", "recipe.steps", "expected an integer"]),
+        ({"recipe": {"steps": "2.5"}}, ["preset 'bad'", "recipe.steps", "expected an integer, got 2.5"]),
+        ({"recipe": {"dp_noise": "maybe"}}, ["preset 'bad'", "recipe.dp_noise", "expected true or false"]),
         ({"recipe": {"method": "paczpl"}}, ["preset 'bad'", "recipe.method", "defines the cell"]),
         ({"recipe": {"data": "demo"}}, ["preset 'bad'", "recipe.data", "set by `data`"]),
         ({"recipe": {"num_subsets": 7}}, ["preset 'bad'", "num_subsets", "even"]),
@@ -478,9 +480,9 @@ BAD_CASES = {
         ("steps: 10", "steps: 10.5"),
         ["group 'headline'", "field 'recipe.steps'", "integer"],
     ),
-    "integral float for integer": (
-        ("steps: 10", "steps: 10.0"),
-        ["group 'headline'", "field 'recipe.steps'", "must be an integer, got 10.0"],
+    "fractional float for integer": (
+        ("steps: 10", "steps: 1e-1"),
+        ["group 'headline'", "field 'recipe.steps'", "expected an integer, got 0.1"],
     ),
     "empty field": (
         ("lr: 5e-4", "lr: "),
@@ -538,10 +540,6 @@ BAD_CASES = {
     "fractional seed": (
         ("seeds: [0, 1]", "seeds: [0, 1.5]"),
         ["group 'headline'", "field 'seeds[1]'", "integer"],
-    ),
-    "integral float seed": (
-        ("seeds: [0, 1]", "seeds: [0, 1.0]"),
-        ["group 'headline'", "field 'seeds[1]'", "must be an integer"],
     ),
     "string seed": (
         ("seeds: [0, 1]", "seeds: [0, '1']"),
@@ -608,6 +606,44 @@ def test_invalid_cells_file(tmp_path, case):
     assert str(tmp_path / "cells.yaml") in message
     for text in expected:
         assert text in message
+
+
+def test_integral_floats_become_integers(tmp_path):
+    text = BASE.replace("steps: 10", "steps: 1e1").replace("seeds: [0, 1]", "seeds: [0, 1.0]")
+    cells, _ = expand_text(tmp_path, text)
+    recipe = cells["sst2_opt-1.3b_lora_pacmi_mi0.33_s1"]
+    assert recipe["steps"] == 10
+    assert type(recipe["steps"]) is int
+    assert type(recipe["data_seed"]) is int
+
+
+def test_dp_noise_field(tmp_path):
+    text = BASE.replace("method: pacmi", "method: dpaggzo").replace(
+        "grid: {budget_nats: [0.33, 0.68]}", "grid: {dp_noise: [true, false]}"
+    ).replace("seeds: [0, 1]", 'seeds: [0, 1]\n    id: "{task}_dp_noise{dp_noise}_s{data_seed}"').replace(
+        "steps: 10}", "steps: 10, epsilon: 2.0}"
+    )
+    cells, _ = expand_text(tmp_path, text)
+    assert cells["sst2_dp_noisetrue_s0"]["dp_noise"] is True
+    assert cells["sst2_dp_noisefalse_s0"]["dp_noise"] is False
+
+
+def test_dp_noise_must_be_boolean(tmp_path):
+    text = BASE.replace("steps: 10}", "steps: 10, dp_noise: 'no'}")
+    with pytest.raises(CellsError) as info:
+        expand_text(tmp_path, text)
+    assert "field 'recipe.dp_noise': expected true or false, got 'no'" in str(info.value)
+
+
+def test_preset_boolean_strings():
+    spec = FIELDS_BY_NAME["dp_noise"]
+    assert check_value_type(spec, "false", coerce_strings=True) is False
+    assert check_value_type(spec, "True", coerce_strings=True) is True
+    config = load_config(CONFIG_FILE)
+    config["presets"]["quick"] = {"recipe": {"dp_noise": "false"}}
+    with pytest.raises(CellsError, match=r"cell 'sst2_opt-1.3b_lora_pacmi_mi0.33_s0' under preset 'quick': "
+                                         r"field 'dp_noise': applies to methods dpzero, dpaggzo only"):
+        load_cells(config, preset="quick", cells_file=CELLS_FILE)
 
 
 def test_dp_method_requires_epsilon(tmp_path):

@@ -95,6 +95,29 @@ def test_verify_missing_folder(tmp_path, capsys):
     assert "neither" in err
 
 
+def test_verify_truncated_diagnostics(tmp_path, capsys):
+    write_run(tmp_path, make_recipe())
+    path = tmp_path / "diagnostics.jsonl"
+    lines = path.read_text().splitlines()
+    path.write_text("\n".join(lines[:-1]) + "\n" + lines[-1][:25])
+    code, out, err = run_cli(capsys, "verify", str(tmp_path))
+    assert code == 2
+    assert out == ""
+    assert err.startswith(f"paczero privacy: error: {path} line {len(lines)} (the last line) is not valid JSON")
+    assert "truncated" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_verify_truncated_metrics(tmp_path, capsys):
+    write_run(tmp_path, make_recipe())
+    path = tmp_path / "metrics.json"
+    path.write_text(path.read_text()[:60])
+    code, _, err = run_cli(capsys, "verify", str(tmp_path))
+    assert code == 2
+    assert err.startswith(f"paczero privacy: error: {path} is not valid JSON")
+    assert len(err.strip().splitlines()) == 1
+
+
 def test_help_states_units(capsys):
     for action, unit in [("calibrate", "nats"), ("convert", "nats"), ("verify", "RUN_DIR")]:
         with pytest.raises(SystemExit):

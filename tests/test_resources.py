@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from workflow_helpers import REPO
-from paczero.cells import load_cells
-from paczero.resources import job_resources, model_billions
+from paczero.cells import CellsError, load_cells, load_config, resolve_settings
+from paczero.resources import gpu_memory_gb, job_resources, model_billions
 
 
 @pytest.fixture(scope="module")
@@ -54,3 +56,57 @@ def test_runtime_grows_with_steps_and_task(paper_cells):
     sst2 = job_resources(paper_cells["sst2_opt-1.3b_ft_paczpl_s0"])
     assert long["runtime"] > short["runtime"]
     assert squad["runtime"] > sst2["runtime"]
+
+
+def test_gpu_memory_per_model(paper_cells):
+    small = paper_cells["sst2_opt-1.3b_lora_pacmi_mi0.33_s0"]
+    large = paper_cells["sst2_opt-6.7b_lora_pacmi_mi0.33_s0"]
+    assert gpu_memory_gb(small) <= 16
+    assert 24 < gpu_memory_gb(large) <= 40
+    assert gpu_memory_gb({**large, "dtype": "float32"}) > gpu_memory_gb(large)
+    assert gpu_memory_gb({**large, "micro_batch": 16}) <= 24
+
+
+def test_gpu_model_is_smallest_that_fits(paper_cells):
+    gpu_models = {80: "h100", 16: "v100", 40: "a100"}
+    assert job_resources(paper_cells["sst2_opt-1.3b_ft_paczpl_s0"], gpu_models)["gpu_model"] == "v100"
+    assert job_resources(paper_cells["sst2_opt-6.7b_ft_paczpl_s0"], gpu_models)["gpu_model"] == "a100"
+    assert job_resources(paper_cells["sst2_opt-6.7b_ft_paczpl_s0"])["gpu_model"] is None
+
+
+def test_gpu_model_too_small(paper_cells):
+    with pytest.raises(ValueError, match=r"cell 'sst2_opt-6.7b_ft_paczpl_s0' needs an estimated \d+ GB .* \(v100\) has 16 GB"):
+        job_resources(paper_cells["sst2_opt-6.7b_ft_paczpl_s0"], {16: "v100"})
+
+
+def test_gpu_jobs_request_cpus_per_gpu(paper_cells):
+    resources = job_resources(paper_cells["sst2_opt-1.3b_ft_paczpl_s0"])
+    assert resources["cpus_per_gpu"] == resources["threads"] >= 1
+
+
+def test_full_fine_tuning_needs_more_host_memory(paper_cells):
+    lora = job_resources(paper_cells["sst2_opt-6.7b_lora_paczpl_s0"])
+    ft = job_resources(paper_cells["sst2_opt-6.7b_ft_paczpl_s0"])
+    assert ft["mem_mb"] > lora["mem_mb"]
+
+
+@pytest.mark.parametrize(
+    ("gpu_models", "message"),
+    [
+        ({"big": "a100"}, "entry 'big' must be a GPU memory size in GB"),
+        ({0: "a100"}, "entry 0 must be a GPU memory size in GB"),
+        ({40: "a100 80gb"}, "entry 40 must be a SLURM GPU type such as a100"),
+        ({40: ""}, "entry 40 must be a SLURM GPU type"),
+    ],
+)
+def test_invalid_gpu_models(gpu_models, message):
+    config = load_config(REPO / "config" / "config.yaml")
+    config["gpu_models"] = gpu_models
+    with pytest.raises(CellsError, match=re.escape(f"config.yaml: key 'gpu_models': {message}")):
+        resolve_settings(config)
+
+
+def test_gpu_models_from_command_line_strings():
+    config = load_config(REPO / "config" / "config.yaml")
+    config["gpu_models"] = {"40": "a100", 16: "v100"}
+    assert resolve_settings(config).gpu_models == {40: "a100", 16: "v100"}

@@ -41,6 +41,33 @@ def test_missing_column_error(tmp_path):
         get_task("sst2").load(_recipe(data=str(tmp_path)))
 
 
+def test_missing_dev_file_error(tmp_path):
+    (tmp_path / "train.tsv").write_text("sentence\tlabel\na\t1\n")
+    with pytest.raises(FileNotFoundError, match=f"SST-2 folder {tmp_path} has no dev file; expected one of dev.tsv"):
+        get_task("sst2").load(_recipe(data=str(tmp_path)))
+
+
+@pytest.mark.parametrize(
+    ("rows", "message"),
+    [
+        ("nice\tpositive\n", r"labels must be 0 or 1, found \['positive'\]"),
+        ("nice\t1\nbad\n", r"labels must be 0 or 1, found \['', '1'\]"),
+    ],
+)
+def test_invalid_labels_name_file(tmp_path, rows, message):
+    for name in ("train.tsv", "dev.tsv"):
+        (tmp_path / name).write_text("sentence\tlabel\n" + rows)
+    with pytest.raises(ValueError, match=f"{tmp_path / 'train.tsv'}: {message}"):
+        get_task("sst2").load(_recipe(data=str(tmp_path)))
+
+
+def test_empty_files_rejected(tmp_path):
+    for name in ("train.tsv", "dev.tsv"):
+        (tmp_path / name).write_text("sentence\tlabel\n")
+    with pytest.raises(ValueError, match="exceeds the 0 SST-2 training examples"):
+        get_task("sst2").load(_recipe(data=str(tmp_path)))
+
+
 def test_batched_losses_match_single_full_forward(tiny_lora):
     task = get_task("sst2")
     splits = task.load(_recipe())
