@@ -38,6 +38,7 @@ REFERENCE_MICRO_BATCH = 64
 HOST_OVERHEAD_MB = 8000
 MIN_HOST_MB = 16000
 THREADS_PER_GPU_JOB = 4
+CPU_JOB_THREADS = 64
 
 
 def model_billions(recipe: Mapping) -> float:
@@ -88,7 +89,9 @@ def select_gpu_model(recipe: Mapping, gpu_models: Mapping[int, str]) -> str | No
     return gpu_models[fitting[0]]
 
 
-def job_resources(recipe: Mapping, gpu_models: Mapping[int, str] | None = None) -> dict[str, int | str | None]:
+def job_resources(
+    recipe: Mapping, gpu_models: Mapping[int, str] | None = None, cpu_only: bool = False
+) -> dict[str, int | str | None]:
     """Return the job resources of one cell.
 
     Keys: `gpu`, `gpu_model` (None unless `gpu_models` is given), `gpu_mem_gb`
@@ -101,6 +104,11 @@ def job_resources(recipe: Mapping, gpu_models: Mapping[int, str] | None = None) 
     if is_tiny(recipe):
         return {"gpu": 0, "gpu_model": None, "gpu_mem_gb": 0, "cpus_per_gpu": None, "threads": 1,
                 "mem_mb": 4000, "disk_mb": 1000, "runtime": 60}
+    if cpu_only:
+        # A real model on the CPU: one job at a time uses every core (Snakemake scales
+        # the thread count down to --cores). NOTE: the runtime is a guess for small models.
+        return {"gpu": 0, "gpu_model": None, "gpu_mem_gb": 0, "cpus_per_gpu": None, "threads": CPU_JOB_THREADS,
+                "mem_mb": MIN_HOST_MB, "disk_mb": 2000, "runtime": 24 * 60}
 
     billions = model_billions(recipe)
     if recipe["method"] in ("dpzero", "dpaggzo"):

@@ -42,7 +42,7 @@ CONFIG_DEFAULTS: dict[str, Any] = {
     "checkpoint_every": 100,
     "gpu_models": {},
 }
-PRESET_KEYS = ("description", "cells_file", "recipe", "task_recipe", "models", "data", "max_seeds")
+PRESET_KEYS = ("description", "cells_file", "cpu_only", "recipe", "task_recipe", "models", "data", "max_seeds")
 
 
 @dataclass(frozen=True)
@@ -58,6 +58,7 @@ class Settings:
     overrides: dict[str, Any] = field(default_factory=dict)  # typed recipe overrides
     task_overrides: dict[str, dict[str, Any]] = field(default_factory=dict)  # task -> overrides after `overrides`
     gpu_models: dict[int, str] = field(default_factory=dict)  # GPU memory in GB -> SLURM GPU type
+    cpu_only: bool = False  # every training job runs on the CPU and requests no GPU
 
 
 def load_config(path: str | Path) -> dict:
@@ -130,6 +131,9 @@ def resolve_settings(config: Mapping, preset: str | None = None, *, source: str 
     if not isinstance(cells_file, str):
         raise CellsError(f"{where}: key 'cells_file' must be a path, got {cells_file!r}")
     gpu_models = _gpu_models(config["gpu_models"], f"{source}: key 'gpu_models'")
+    cpu_only = spec.get("cpu_only", False)
+    if not isinstance(cpu_only, bool):
+        raise CellsError(f"{where}: key 'cpu_only' must be true or false, got {cpu_only!r}")
     return Settings(
         preset=name,
         cells_file=cells_file,
@@ -140,6 +144,7 @@ def resolve_settings(config: Mapping, preset: str | None = None, *, source: str 
         overrides=overrides,
         task_overrides=task_overrides,
         gpu_models=gpu_models,
+        cpu_only=cpu_only,
     )
 
 

@@ -9,8 +9,10 @@ from paczero.resources import job_resources
 # Invalid settings or cells stop the parse with the message alone, without a traceback.
 try:
     CELLS = load_cells(config)
-    GPU_MODELS = resolve_settings(config).gpu_models
-    RESOURCES = {cell: job_resources(recipe, GPU_MODELS) for cell, recipe in CELLS.items()}
+    SETTINGS = resolve_settings(config)
+    RESOURCES = {
+        cell: job_resources(recipe, SETTINGS.gpu_models, SETTINGS.cpu_only) for cell, recipe in CELLS.items()
+    }
 except (CellsError, FileNotFoundError, ValueError) as error:
     raise WorkflowError(str(error)) from None
 
