@@ -47,6 +47,7 @@ def test_help_documents_units_and_defaults(capsys):
     except SystemExit as stop:
         assert stop.code == 0
     text = capsys.readouterr().out
-    assert "--budget-nats" in text and "nats" in text
+    assert "--budget-nats" in text
+    assert "budget B in nats" in text
     assert "(default: 0.001)" in text  # zo_eps
     assert "--checkpoint-every" in text
