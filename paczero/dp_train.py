@@ -125,9 +125,13 @@ class SampledLosses:
 
 
 def train_dp(
-    recipe, task, loaded: LoadedModel, prepared, num_train: int, seeds: Seeds, out_dir: Path
+    recipe, task, loaded: LoadedModel, prepared, num_train: int, seeds: Seeds, out_dir: Path,
+    checkpoint_every: int | None = None, stop: Any = None,
 ) -> dict[str, Any]:
     """Train with DPZero or DP-AggZO and return best, privacy, steps_run and train_time_s, as `_train_zo` does.
+
+    NOTE: `checkpoint_every` and `stop` are ignored, so a DP run writes no
+    checkpoints and a killed one restarts from step 0.
 
     Writes one diagnostics.jsonl line per step with step, lr, batch_size (the
     sampled count), clip_fraction, train_loss (null for an empty sample),
@@ -209,5 +213,6 @@ def train_dp(
         "best": best,
         "privacy": calibration.summary(recipe, steps_run),
         "steps_run": steps_run,
+        "steps_timed": steps_run,  # every step runs in this call, because a DP run never resumes
         "train_time_s": train_time,
     }
