@@ -5,10 +5,17 @@ from snakemake.exceptions import WorkflowError
 
 from paczero.cells import CellsError, cells_by_table, load_cells, training_recipe
 from paczero.resources import job_resources
+from paczero.tables import PaperValuesError, check_paper_values, finished_metrics, load_layouts, load_paper_values
+
+# Published values shown beside the rows; every entry must match a row of a table.
+PAPER_VALUES = "config/paper_values.yaml"
 
 try:
     CELLS = load_cells(config)
-except (CellsError, FileNotFoundError) as error:
+    # The rows of each table; table3 also lists the table1 runs it is compared with.
+    LAYOUTS = load_layouts(config, cells=CELLS)
+    check_paper_values(load_paper_values(PAPER_VALUES), LAYOUTS)
+except (CellsError, PaperValuesError, FileNotFoundError) as error:
     raise WorkflowError(str(error)) from None
 
 RESULTS = config["results"]
@@ -21,8 +28,8 @@ wildcard_constraints:
 
 
 def all_table_files():
-    """Return the rendered CSV and Markdown files of every table."""
-    return [f"{RESULTS}/{table}.{ext}" for table in TABLES for ext in ("csv", "md")]
+    """Return the rendered CSV, Markdown and LaTeX files of every table."""
+    return [f"{RESULTS}/{table}.{ext}" for table in TABLES for ext in ("csv", "md", "tex")]
 
 
 def recipe_for_cell(wildcards):
@@ -31,13 +38,23 @@ def recipe_for_cell(wildcards):
 
 
 def metrics_for_table(wildcards):
-    """Return the metrics.json of every cell of one table."""
-    return [f"{RESULTS}/runs/{cell}/metrics.json" for cell in TABLES[wildcards.table]]
+    """Return the metrics.json of every cell that one table shows, its reference rows included."""
+    return [f"{RESULTS}/runs/{cell}/metrics.json" for cell in LAYOUTS[wildcards.table].cells]
 
 
 def recipes_for_table(wildcards):
-    """Return cell id -> training recipe for the cells of one table."""
-    return {cell: training_recipe(CELLS[cell]) for cell in TABLES[wildcards.table]}
+    """Return cell id -> training recipe for the cells that one table shows."""
+    return {cell: training_recipe(CELLS[cell]) for cell in LAYOUTS[wildcards.table].cells}
+
+
+def layout_for_table(wildcards):
+    """Return the rows and key columns of one table as plain values."""
+    return LAYOUTS[wildcards.table].to_dict()
+
+
+def finished_for_table(wildcards):
+    """Return [cell, mtime, size] per existing metrics.json of one table: the draft reruns when it changes."""
+    return finished_metrics(LAYOUTS[wildcards.table].cells, f"{RESULTS}/runs")
 
 
 def resource_for_cell(name):
