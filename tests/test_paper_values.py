@@ -13,6 +13,7 @@ from paczero.tables import (
     load_layouts,
     load_paper_values,
     match_paper_values,
+    paper_value_problems,
     parse_paper_values,
 )
 
@@ -39,9 +40,13 @@ def shipped(repo_root):
 
 
 def test_shipped_values_match_rows(shipped, layouts):
+    assert paper_value_problems(shipped, layouts) == []
     check_paper_values(shipped, layouts)
-    for entry in shipped.values:
-        assert match_paper_values(shipped, layouts[entry.table]), entry.where
+    for table, layout in layouts.items():
+        values, references = shipped.for_table(table)
+        matched = match_paper_values(shipped, layout)
+        assert len(matched.values) == len(values), table
+        assert matched.references == references, table
 
 
 def test_shipped_values_name_sources(shipped):
@@ -50,7 +55,7 @@ def test_shipped_values_name_sources(shipped):
 
 
 def test_shipped_zpl_headline(shipped, layouts):
-    matches = match_paper_values(shipped, layouts["table1"])
+    matches = match_paper_values(shipped, layouts["table1"]).values
     assert len(matches) == 1
     (index, entry), = matches.items()
     row = layouts["table1"].rows[index]
@@ -74,6 +79,15 @@ def test_orphan_value_rejected(layouts):
         check_paper_values(paper_values, layouts)
     assert "values.yaml: values[0]" in str(info.value)
     assert "no row of table1 has" in str(info.value)
+
+
+def test_orphan_value_reported_as_problem(layouts):
+    entry = copy.deepcopy(ZPL_ENTRY)
+    entry["row"]["budget_nats"] = 0.5
+    problems = paper_value_problems(parse_paper_values({"values": [entry]}, source="values.yaml"), layouts)
+    assert len(problems) == 1
+    assert problems[0].startswith("values.yaml: values[0]: no row of table1 has")
+    assert match_paper_values(parse_paper_values({"values": [entry]}), layouts["table1"]).values == {}
 
 
 def test_missing_key_column_is_orphan(layouts):

@@ -203,6 +203,7 @@ def test_published_value_and_difference(workspace):
 
     cited = rows_by(frame, method="nonprivate")
     assert cited["note"] == "cited: MeZO, non-private"
+    assert cited["metric"] == "accuracy"
     assert cited["published_mean"] == "91.1"
     assert cited["mean"] == ""
     assert cited["diff"] == ""
@@ -216,6 +217,14 @@ def test_no_published_columns_without_values(workspace):
     frame = full_document(workspace, "table1", PaperValues()).frame
     assert "published_mean" not in frame.columns
     assert "diff" not in frame.columns
+
+
+def test_orphan_value_left_out_with_warning(workspace, caplog):
+    entry = {**PAPER_VALUES["values"][0], "row": {**PAPER_VALUES["values"][0]["row"], "model": "opt-6.7b"}}
+    document = full_document(workspace, "table1", parse_paper_values({"values": [entry]}))
+    assert "published_mean" not in document.frame.columns
+    assert "published value left out" in caplog.text
+    assert "no row of table1 has" in caplog.text
 
 
 def test_unverified_value_is_marked(workspace):

@@ -30,9 +30,11 @@ from paczero.tables.paper_values import (
     PaperValue,
     PaperValues,
     PaperValuesError,
+    TableMatch,
     check_paper_values,
     load_paper_values,
     match_paper_values,
+    paper_value_problems,
     parse_paper_values,
 )
 from paczero.tables.partial import build_partial_document, finished_metrics
@@ -50,6 +52,7 @@ __all__ = [
     "PaperValuesError",
     "TableDocument",
     "TableLayout",
+    "TableMatch",
     "aggregate_loaded",
     "aggregate_table",
     "build_document",
@@ -69,6 +72,7 @@ __all__ = [
     "matched_mi_nats",
     "membership_prior",
     "mia_bound",
+    "paper_value_problems",
     "parse_paper_values",
     "recipe_differences",
     "render_csv",

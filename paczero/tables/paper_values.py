@@ -7,7 +7,8 @@ The file has two lists:
   the row, e.g. task, model, track, method and budget_nats for table1),
   `mean`, optionally `std` and `n`, and its `source`. The table shows it
   beside the row with the difference ours - published. An entry that
-  matches no row is an error, so no value can sit in the file unseen.
+  matches no row is left out with a warning (a cells file of your own may
+  lack the row), and `check_paper_values` rejects it.
 - `references`: cited results that no cell reproduces, e.g. a non-private
   baseline. Each names `table`, a `label`, a `row` made of that table's key
   columns, `mean`, optionally `std` and `n`, and `source`. The table appends
@@ -32,9 +33,11 @@ __all__ = [
     "PaperValue",
     "PaperValues",
     "PaperValuesError",
+    "TableMatch",
     "check_paper_values",
     "load_paper_values",
     "match_paper_values",
+    "paper_value_problems",
     "parse_paper_values",
 ]
 
@@ -161,33 +164,47 @@ def _same(left: Any, right: Any) -> bool:
     return left == right
 
 
-def _check_fields(entry: PaperValue, layout: TableLayout) -> None:
+def _field_problem(entry: PaperValue, layout: TableLayout) -> str | None:
     extra = [name for name in entry.row if name not in layout.keys]
-    if extra:
-        raise PaperValuesError(
-            f"{entry.where}: row field '{extra[0]}' is not a key column of {layout.table}; "
-            f"its key columns are {', '.join(layout.keys)}"
-        )
+    if not extra:
+        return None
+    return (
+        f"{entry.where}: row field '{extra[0]}' is not a key column of {layout.table}; "
+        f"its key columns are {', '.join(layout.keys)}"
+    )
 
 
-def match_paper_values(paper_values: PaperValues, layout: TableLayout) -> dict[int, PaperValue]:
-    """Return row index -> published value for one table, and check its references' fields.
+@dataclass(frozen=True)
+class TableMatch:
+    """The published values and cited rows of one table, and the entries left out."""
+
+    values: dict[int, PaperValue]  # row index -> published value
+    references: list[PaperValue]
+    problems: list[str]  # one message per entry that matches no row or names a field outside the key columns
+
+
+def match_paper_values(paper_values: PaperValues, layout: TableLayout) -> TableMatch:
+    """Match the entries of one table to its rows.
 
     A row matches an entry when every key column equals the entry's value for
     it, and the key columns the entry leaves out are empty (not applicable)
-    in the row. Raise PaperValuesError for an entry that matches no row or a
-    row that two entries match.
+    in the row. An entry that matches no row is left out and reported in
+    `problems`. Raise PaperValuesError when two entries match one row.
     """
     values, references = paper_values.for_table(layout.table)
     matches: dict[int, PaperValue] = {}
+    problems: list[str] = []
     for entry in values:
-        _check_fields(entry, layout)
+        problem = _field_problem(entry, layout)
+        if problem:
+            problems.append(problem)
+            continue
         found = [
             index for index, row in enumerate(layout.rows)
             if all(_same(entry.row.get(name), row.key[name]) for name in layout.keys)
         ]
         if not found:
-            raise PaperValuesError(
+            problems.append(
                 f"{entry.where}: no row of {layout.table} has {_describe(entry.row)}; "
                 f"list the rows with: paczero cells --table {layout.table}"
             )
@@ -198,20 +215,34 @@ def match_paper_values(paper_values: PaperValues, layout: TableLayout) -> dict[i
                     f"already has a published value from {matches[index].where}; keep one of them"
                 )
             matches[index] = entry
+
+    kept_references = []
     for entry in references:
-        _check_fields(entry, layout)
-    return matches
+        problem = _field_problem(entry, layout)
+        if problem:
+            problems.append(problem)
+        else:
+            kept_references.append(entry)
+    return TableMatch(matches, kept_references, problems)
+
+
+def paper_value_problems(paper_values: PaperValues, layouts: Mapping[str, TableLayout]) -> list[str]:
+    """Return one message per entry that names an unknown table, a non-key field, or no existing row."""
+    problems = [
+        f"{entry.where}: unknown table '{entry.table}'; known tables: {', '.join(layouts)}"
+        for entry in [*paper_values.values, *paper_values.references]
+        if entry.table not in layouts
+    ]
+    for layout in layouts.values():
+        problems += match_paper_values(paper_values, layout).problems
+    return problems
 
 
 def check_paper_values(paper_values: PaperValues, layouts: Mapping[str, TableLayout]) -> None:
-    """Check every entry against the tables: known table, key columns only, and a matching row for each value."""
-    for entry in [*paper_values.values, *paper_values.references]:
-        if entry.table not in layouts:
-            raise PaperValuesError(
-                f"{entry.where}: unknown table '{entry.table}'; known tables: {', '.join(layouts)}"
-            )
-    for layout in layouts.values():
-        match_paper_values(paper_values, layout)
+    """Raise PaperValuesError unless every entry names a known table, key columns only, and (values) an existing row."""
+    problems = paper_value_problems(paper_values, layouts)
+    if problems:
+        raise PaperValuesError("\n".join(problems))
 
 
 def _describe(row: Mapping[str, Any]) -> str:

@@ -22,6 +22,7 @@ Means, standard deviations, bounds and differences have 2 decimals.
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -35,6 +36,8 @@ from paczero.tables.bounds import matched_epsilon, matched_mi_nats, mia_bound
 from paczero.tables.layout import TableLayout
 from paczero.tables.metrics import TASK_METRICS
 from paczero.tables.paper_values import PaperValue, PaperValues, describe_sources, match_paper_values
+
+log = logging.getLogger(__name__)
 
 __all__ = ["TableDocument", "build_document", "format_decimal", "format_key"]
 
@@ -93,8 +96,10 @@ def build_document(
     """
     draft = missing is not None
     paper_values = paper_values or PaperValues()
-    published = match_paper_values(paper_values, layout)
-    _, references = paper_values.for_table(layout.table)
+    matched = match_paper_values(paper_values, layout)
+    for problem in matched.problems:
+        log.warning("table %s: published value left out: %s", layout.table, problem)
+    published, references = matched.values, matched.references
     summaries = _summaries_by_row(aggregate, layout, draft)
 
     recipes = [row.recipe for row in layout.rows]
@@ -201,8 +206,9 @@ def _reference_record(entry: PaperValue, layout: TableLayout, template: Mapping[
     record["note"] = f"cited: {entry.label}"
     for name in layout.keys:
         record[name] = format_key(entry.row.get(name))
-    if "metric" in entry.row:
-        record["metric"] = str(entry.row["metric"])
+    tasks = {entry.row["task"]} if "task" in entry.row else {row.recipe["task"] for row in layout.rows}
+    if len(tasks) == 1 and next(iter(tasks)) in TASK_METRICS:
+        record["metric"] = TASK_METRICS[next(iter(tasks))]
     record.update(_published_columns(entry, None))
     return record
 
