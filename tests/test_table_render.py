@@ -168,7 +168,10 @@ def test_mia_bound_prior_from_subsets():
 
 
 def test_table3_dp_and_paczero_rows(workspace):
-    frame = full_document(workspace, "table3").frame
+    document = full_document(workspace, "table3")
+    assert any(sentence.startswith("Matched MI:") for sentence in document.caption)
+    assert "Rows marked 'PACZero, table1 cells' repeat" in " ".join(document.caption)
+    frame = document.frame
     assert list(frame["note"]) == ["", "", "PACZero, table1 cells", "PACZero, table1 cells", "PACZero, table1 cells"]
     dp = rows_by(frame, method="dpaggzo", epsilon="2")
     assert dp["directions"] == "4"

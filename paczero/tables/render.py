@@ -31,6 +31,7 @@ from typing import Any
 import pandas as pd
 
 from paczero.cells import format_number
+from paczero.privacy.dp import GAUSSIAN_SHARE
 from paczero.recipe_fields import DP_METHODS
 from paczero.tables.bounds import matched_epsilon, matched_mi_nats, mia_bound
 from paczero.tables.layout import TableLayout
@@ -242,4 +243,13 @@ def describe_layout(layout: TableLayout) -> list[str]:
         "from the MI budget (PAC-MI), the prior itself (PAC-ZPL) or (epsilon, delta) (DP); "
         "empty for non-private runs."
     )
+    methods = {row.recipe["method"] for row in layout.rows}
+    if "pacmi" in methods:
+        sentences.append("Matched epsilon: the epsilon whose DP bound, at the row's delta, equals the row's bound.")
+    if methods & set(DP_METHODS):
+        sentences.append(
+            "Matched MI: the MI in nats whose bound equals the DP row's bound. Noise multiplier and realised "
+            f"epsilon come from metrics.json: the Gaussian releases get {GAUSSIAN_SHARE:g} of epsilon "
+            "(realised per Opacus's RDP accountant) and the noisy batch size the rest."
+        )
     return sentences
