@@ -83,15 +83,16 @@ def test_dry_run_table3_plans_dp_and_paczero_cells(workflow_copy):
     assert re.search(r"^render_table\s+1$", output, flags=re.MULTILINE), output
 
 
-def test_dry_run_table2_plans_its_cells(workflow_copy):
+@pytest.mark.parametrize(("table", "count"), [("table2", 15), ("appendix/dpaggzo-parity", 6)])
+def test_dry_run_plans_table_cells(workflow_copy, table, count):
     root, data = workflow_copy
     cells = expected_cells(root, data)
-    table2 = cells_by_table(cells)["table2"]
-    assert len(table2) == 15
+    table_cells = cells_by_table(cells)[table]
+    assert len(table_cells) == count
 
-    output = snakemake(root, "-n", "results/table2.md", "--config", "preset=paper", f"data={{sst2: {data}}}")
-    assert sorted(planned_train_cells(output)) == sorted(table2)
-    assert re.search(r"^train\s+15$", output, flags=re.MULTILINE), output
+    output = snakemake(root, "-n", f"results/{table}.md", "--config", "preset=paper", f"data={{sst2: {data}}}")
+    assert sorted(planned_train_cells(output)) == sorted(table_cells)
+    assert re.search(rf"^train\s+{count}$", output, flags=re.MULTILINE), output
 
 
 def test_dry_run_all_builds_every_table(workflow_copy):
