@@ -99,6 +99,7 @@ def test_table1_rows_group_seeds(paper):
     assert len(rows) == 24
     zpl = rows[("sst2", "opt-1.3b", "ft", "paczpl", 0.0)]
     assert zpl.seeds == (0, 1, 2)
+    assert zpl.as_stated
     mi = rows[("sst2", "opt-6.7b", "ft", "pacmi", 0.33)]
     assert mi.seeds == (0, 1, 2, 42)
 
@@ -126,6 +127,7 @@ def test_demo_keeps_rows_with_equal_overrides_apart(demo):
     assert {row.recipe["steps"] for row in ablation.rows} == {40}
     assert sorted({row.key["steps"] for row in ablation.rows}) == [1000, 2000]
     assert ablation.preset_changes["steps"] == [40]
+    assert not any(row.as_stated for row in ablation.rows)
 
     table3 = demo["table3"]
     dpaggzo = [row.key["steps"] for row in table3.rows if row.key["method"] == "dpaggzo" and row.key["epsilon"] == 0.2]

@@ -216,6 +216,30 @@ def test_published_value_and_difference(workspace):
     assert "source: arXiv 2605.06505 abstract" in markdown
 
 
+def test_no_difference_under_overriding_preset(tmp_path):
+    cells_file = tmp_path / "cells.yaml"
+    cells_file.write_text(CELLS)
+    config = {
+        "cells_file": str(cells_file), "models": {"opt-1.3b": "tiny:opt-small"},
+        "presets": {"paper": {}, "short": {"recipe": {"steps": 40}}},
+    }
+    cells = load_cells(config, preset="short")
+    layout = load_layouts(config, "short", cells=cells)["table1"]
+    recipes = {cell: training_recipe(cells[cell]) for cell in layout.cells}
+    for cell in layout.cells:
+        (tmp_path / "runs" / cell).mkdir(parents=True)
+        (tmp_path / "runs" / cell / "metrics.json").write_text(json.dumps({
+            "cell": cell, "recipe": recipes[cell], "test": {"accuracy": VALUES[cell]}, "dev": {},
+            "best_step": 10, "privacy": {},
+        }))
+    document = build_partial_document(layout, tmp_path / "runs", recipes, parse_paper_values(PAPER_VALUES))
+    zpl = rows_by(document.frame, method="paczpl")
+    assert zpl["mean"] == "80.00"
+    assert zpl["published_mean"] == "88.99"
+    assert zpl["diff"] == ""
+    assert "Ours - published stays empty where the preset changed the stated recipe." in document.caption
+
+
 def test_no_published_columns_without_values(workspace):
     frame = full_document(workspace, "table1", PaperValues()).frame
     assert "published_mean" not in frame.columns

@@ -71,6 +71,7 @@ class LayoutRow:
     seeds: tuple[int, ...]
     recipe: dict[str, Any]  # training recipe of the first cell, without cell and data_seed
     note: str = ""  # e.g. "PACZero, table1 cells" for a reference row
+    as_stated: bool = True  # False when the preset's overrides changed the recipe of its cells
 
 
 @dataclass(frozen=True)
@@ -104,6 +105,7 @@ class TableLayout:
                 seeds=tuple(row["seeds"]),
                 recipe=dict(row["recipe"]),
                 note=row.get("note", ""),
+                as_stated=row.get("as_stated", True),
             )
             for row in data["rows"]
         )
@@ -164,7 +166,7 @@ def build_layouts(
             table=table,
             keys=tuple(keys),
             rows=tuple(
-                LayoutRow({name: row.key[name] for name in keys}, row.cells, row.seeds, row.recipe, row.note)
+                dataclasses.replace(row, key={name: row.key[name] for name in keys})
                 for row in all_rows
             ),
             fixed=_fixed_fields([row.key for row in own_rows], keys),
@@ -209,7 +211,8 @@ def _group_rows(
         recipe = {name: value for name, value in training_recipe(cells[members[0]]).items()
                   if name not in ("cell", "data_seed")}
         seeds = tuple(cells[cell]["data_seed"] for cell in members)
-        rows.append(LayoutRow(key, tuple(members), seeds, recipe))
+        as_stated = not _preset_changes(members, cells, stated)
+        rows.append(LayoutRow(key, tuple(members), seeds, recipe, as_stated=as_stated))
     return rows
 
 
@@ -222,11 +225,11 @@ def _reference_rows(
     if spec.source_table not in rows_by_table:
         log.info("table %s: no %s cells to compare with, so it lists only its own rows", table, spec.source_table)
         return []
-    wanted = {tuple(row.key[name] for name in spec.match_fields) for row in own_rows}
+    own_combinations = {tuple(row.key[name] for name in spec.match_fields) for row in own_rows}
     return [
         dataclasses.replace(row, note=spec.note)
         for row in rows_by_table[spec.source_table]
-        if row.key["method"] in spec.methods and tuple(row.key[name] for name in spec.match_fields) in wanted
+        if row.key["method"] in spec.methods and tuple(row.key[name] for name in spec.match_fields) in own_combinations
     ]
 
 
@@ -244,8 +247,8 @@ def _derive_keys(keys: list[dict[str, Any]]) -> list[str]:
         determined: dict[str, str] = {}
         is_function = True
         for row in keys:
-            given = _hashable([row[key] for key in picked])
-            if determined.setdefault(given, _hashable(row[name])) != _hashable(row[name]):
+            key_values = _hashable([row[key] for key in picked])
+            if determined.setdefault(key_values, _hashable(row[name])) != _hashable(row[name]):
                 is_function = False
                 break
         if not is_function:

@@ -139,7 +139,8 @@ def build_document(
             record["noise_multiplier"] = _format_significant(summary.get("noise_multiplier"), 4) if is_dp else ""
             record["realised_epsilon"] = _format_significant(summary.get("realised_epsilon"), 4) if is_dp else ""
         if has_published:
-            record.update(_published_columns(published.get(index), mean))
+            # A difference to a published value only compares like with like on the stated recipe.
+            record.update(_published_columns(published.get(index), mean if row.as_stated else None))
         records.append(record)
 
     for entry in references:
@@ -147,10 +148,13 @@ def build_document(
 
     columns = list(records[0]) if records else []
     frame = pd.DataFrame.from_records(records, columns=columns)
+    caption = describe_layout(layout)
+    if published and any(not row.as_stated for row in layout.rows):
+        caption.append("Ours - published stays empty where the preset changed the stated recipe.")
     return TableDocument(
         table=layout.table,
         frame=frame,
-        caption=describe_layout(layout),
+        caption=caption,
         sources=describe_sources([*published.values(), *references]),
         draft=draft,
         missing=dict(missing or {}),
