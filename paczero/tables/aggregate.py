@@ -121,8 +121,11 @@ def aggregate_loaded(
             cells=";".join(cells),
         )
         for name in PRIVACY_COLUMNS:
-            numbers = [loaded[cell]["privacy"].get(name) for cell in cells]
-            numbers = [float(value) for value in numbers if isinstance(value, (int, float)) and not isinstance(value, bool)]
+            numbers = [
+                float(value)
+                for value in (loaded[cell]["privacy"].get(name) for cell in cells)
+                if isinstance(value, (int, float)) and not isinstance(value, bool)
+            ]
             record[name] = statistics.fmean(numbers) if numbers else math.nan
         records.append(record)
     return pd.DataFrame.from_records(records)

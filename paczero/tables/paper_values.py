@@ -94,7 +94,9 @@ def parse_paper_values(document: Any, source: str = "paper_values.yaml") -> Pape
     if document is None:
         return PaperValues()
     if not isinstance(document, Mapping):
-        raise PaperValuesError(f"{source}: must be a mapping with 'values' and 'references', got {type(document).__name__}")
+        raise PaperValuesError(
+            f"{source}: must be a mapping with 'values' and 'references', got {type(document).__name__}"
+        )
     unknown = sorted(set(document) - set(ENTRY_KEYS))
     if unknown:
         raise PaperValuesError(f"{source}: unknown key '{unknown[0]}'; known keys: values, references")
@@ -114,7 +116,8 @@ def _parse_entry(entry: Any, section: str, where: str) -> PaperValue:
         raise PaperValuesError(f"{where}: must be a mapping, got {type(entry).__name__}")
     unknown = sorted(set(entry) - ENTRY_KEYS[section])
     if unknown:
-        raise PaperValuesError(f"{where}: unknown key '{unknown[0]}'; known keys: {', '.join(sorted(ENTRY_KEYS[section]))}")
+        known = ", ".join(sorted(ENTRY_KEYS[section]))
+        raise PaperValuesError(f"{where}: unknown key '{unknown[0]}'; known keys: {known}")
     missing = [key for key in REQUIRED_KEYS[section] if key not in entry]
     if missing:
         raise PaperValuesError(f"{where}: missing key '{missing[0]}'")
@@ -158,8 +161,10 @@ def _number(value: Any, key: str, where: str) -> float:
 
 def _same(left: Any, right: Any) -> bool:
     """Compare key values, numbers by value: budget_nats 0 equals 0.0."""
-    numbers = (int, float)
-    if isinstance(left, numbers) and isinstance(right, numbers) and not isinstance(left, bool) and not isinstance(right, bool):
+    def is_number(value: Any) -> bool:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+    if is_number(left) and is_number(right):
         return math.isclose(float(left), float(right), rel_tol=1e-12, abs_tol=0.0)
     return left == right
 

@@ -241,7 +241,9 @@ def describe_layout(layout: TableLayout) -> list[str]:
     sentences.append(f"Models: {models}. Data: {data}.")
     notes = sorted({row.note for row in layout.rows if row.note})
     for note in notes:
-        sentences.append(f"Rows marked '{note}' repeat those runs for comparison at the same membership-inference bound.")
+        sentences.append(
+            f"Rows marked '{note}' repeat those runs for comparison at the same membership-inference bound."
+        )
     sentences.append(
         "MIA bound: the highest success rate of a membership-inference adversary (prior 50%), "
         "from the MI budget (PAC-MI), the prior itself (PAC-ZPL) or (epsilon, delta) (DP); "
