@@ -233,8 +233,9 @@ def run_cell(
     # last step leaves the journal, and a rerun resumes from it without training again.
     if journal is not None:
         journal.export(out_dir / DIAGNOSTICS_FILE)
-    else:
+    elif recipe["method"] == "zeroshot":
         atomic_write_text(out_dir / DIAGNOSTICS_FILE, "")
+    # The DP loop (train_dp) writes diagnostics.jsonl itself, step by step.
     atomic_write_json(out_dir / METRICS_FILE, metrics)
     if journal is not None:
         journal.remove()

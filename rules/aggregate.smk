@@ -1,4 +1,4 @@
-# Per table: the seeds of each recipe aggregated from the cells' metrics.json.
+# Per table: the seeds of each row aggregated from the cells' metrics.json.
 
 
 rule aggregate:
@@ -10,6 +10,7 @@ rule aggregate:
         "logs/aggregate/{table}.log",
     params:
         recipes=recipes_for_table,
+        layout=layout_for_table,
     conda:
         "../envs/paczero.yaml"
     script:

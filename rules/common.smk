@@ -5,6 +5,12 @@ from snakemake.exceptions import WorkflowError
 
 from paczero.cells import CellsError, cells_by_table, load_cells, resolve_settings, training_recipe
 from paczero.resources import job_resources
+from snakemake.logging import logger
+
+from paczero.tables import PaperValuesError, finished_metrics, load_layouts, load_paper_values, paper_value_problems
+
+# Published values shown beside the rows of the tables.
+PAPER_VALUES = "config/paper_values.yaml"
 
 # Invalid settings or cells stop the parse with the message alone, without a traceback.
 try:
@@ -13,7 +19,12 @@ try:
     RESOURCES = {
         cell: job_resources(recipe, SETTINGS.gpu_models, SETTINGS.cpu_only) for cell, recipe in CELLS.items()
     }
-except (CellsError, FileNotFoundError, ValueError) as error:
+    # The rows of each table; table3 also lists the table1 runs it is compared with.
+    LAYOUTS = load_layouts(config, cells=CELLS)
+    # A cells file of your own may lack a row that has a published value: warn, do not stop.
+    for problem in paper_value_problems(load_paper_values(PAPER_VALUES), LAYOUTS):
+        logger.warning(f"published value left out: {problem}")
+except (CellsError, PaperValuesError, FileNotFoundError, ValueError) as error:
     raise WorkflowError(str(error)) from None
 
 RESULTS = config["results"]
@@ -26,8 +37,8 @@ wildcard_constraints:
 
 
 def all_table_files():
-    """Return the rendered CSV and Markdown files of every table."""
-    return [f"{RESULTS}/{table}.{ext}" for table in TABLES for ext in ("csv", "md")]
+    """Return the rendered CSV, Markdown and LaTeX files of every table."""
+    return [f"{RESULTS}/{table}.{ext}" for table in TABLES for ext in ("csv", "md", "tex")]
 
 
 def recipe_for_cell(wildcards):
@@ -36,13 +47,23 @@ def recipe_for_cell(wildcards):
 
 
 def metrics_for_table(wildcards):
-    """Return the metrics.json of every cell of one table."""
-    return [f"{RESULTS}/runs/{cell}/metrics.json" for cell in TABLES[wildcards.table]]
+    """Return the metrics.json of every cell that one table shows, its reference rows included."""
+    return [f"{RESULTS}/runs/{cell}/metrics.json" for cell in LAYOUTS[wildcards.table].cells]
 
 
 def recipes_for_table(wildcards):
-    """Return cell id -> training recipe for the cells of one table."""
-    return {cell: training_recipe(CELLS[cell]) for cell in TABLES[wildcards.table]}
+    """Return cell id -> training recipe for the cells that one table shows."""
+    return {cell: training_recipe(CELLS[cell]) for cell in LAYOUTS[wildcards.table].cells}
+
+
+def layout_for_table(wildcards):
+    """Return the rows and key columns of one table as plain values."""
+    return LAYOUTS[wildcards.table].to_dict()
+
+
+def finished_for_table(wildcards):
+    """Return [cell, mtime, size] per existing metrics.json of one table: the draft reruns when it changes."""
+    return finished_metrics(LAYOUTS[wildcards.table].cells, f"{RESULTS}/runs")
 
 
 def resource_for_cell(name):

@@ -1,4 +1,4 @@
-"""Seed aggregation and table rendering from hand-written metrics.json files."""
+"""Seed aggregation from hand-written metrics.json files."""
 
 from __future__ import annotations
 
@@ -15,8 +15,6 @@ from paczero.tables import (
     aggregate_table,
     load_metrics,
     recipe_differences,
-    render_markdown,
-    render_table,
     write_csv,
 )
 
@@ -207,55 +205,6 @@ def test_cell_outside_table_rejected(table1_runs):
     del recipes["zpl_s0"]
     with pytest.raises(MetricsError, match="'zpl_s0' is not part of this table"):
         aggregate_table(paths, recipes)
-
-
-def test_render_table1_rows(table1_runs, tmp_path):
-    paths, recipes = table1_runs
-    aggregate_path = tmp_path / "aggregate.csv"
-    write_csv(aggregate_table(paths, recipes), aggregate_path)
-    table = render_table(pd.read_csv(aggregate_path), "table1")
-    assert list(table.columns) == [
-        "task", "model", "track", "method", "budget_nats", "metric", "mean", "std", "n", "seeds",
-    ]
-    assert table[["task", "method", "budget_nats", "n"]].values.tolist() == [
-        ["sst2", "pacmi", 0.33, 3],
-        ["sst2", "paczpl", 0.0, 1],
-        ["squad", "paczpl", 0.0, 1],
-    ]
-
-
-def test_render_rejects_two_recipes_per_key(tmp_path):
-    recipes = {
-        "a_s0": make_recipe("a_s0", steps=1000),
-        "b_s0": make_recipe("b_s0", steps=2000),
-    }
-    paths = [write_metrics(tmp_path, recipe, 0.9) for recipe in recipes.values()]
-    with pytest.raises(ValueError) as info:
-        render_table(aggregate_table(paths, recipes), "table1")
-    assert "table table1" in str(info.value)
-    assert "differ in steps" in str(info.value)
-
-
-def test_render_other_table_keys_on_varying_fields(tmp_path):
-    recipes = {
-        "a_s0": make_recipe("a_s0", steps=1000),
-        "b_s0": make_recipe("b_s0", steps=2000),
-    }
-    paths = [write_metrics(tmp_path, recipe, 0.9) for recipe in recipes.values()]
-    table = render_table(aggregate_table(paths, recipes), "appendix/zpl-ft-ladder")
-    assert list(table.columns)[:5] == ["task", "model", "track", "method", "steps"]
-    assert table["steps"].tolist() == [1000, 2000]
-
-
-def test_render_markdown(table1_runs):
-    paths, recipes = table1_runs
-    table = render_table(aggregate_table(paths, recipes), "table1")
-    text = render_markdown(table, "table1")
-    lines = text.splitlines()
-    assert lines[0] == "# table1"
-    assert lines[2] == "| task | model | track | method | budget_nats | metric | mean ± std | n | seeds |"
-    assert "| sst2 | opt-1.3b | lora | pacmi | 0.33 | accuracy | 0.88 ± 0.02 | 3 | 0;1;2 |" in lines
-    assert "| sst2 | opt-1.3b | lora | paczpl | 0 | accuracy | 0.8 | 1 | 0 |" in lines
 
 
 def test_write_csv_leaves_no_temporary_files(tmp_path, table1_runs):

@@ -64,6 +64,47 @@ def test_dry_run_plans_one_job_per_table1_cell(workflow_copy):
     assert re.search(r"^train\s+55$", output, flags=re.MULTILINE), output
 
 
+def test_dry_run_table3_plans_dp_and_paczero_cells(workflow_copy):
+    root, data = workflow_copy
+    cells = expected_cells(root, data)
+    table3 = cells_by_table(cells)["table3"]
+    assert len(table3) == 12
+    table1 = cells_by_table(cells)["table1"]
+    paczero = [
+        cell for cell in table1
+        if (cells[cell]["task"], cells[cell]["model"], cells[cell]["track"]) == ("sst2", "opt-1.3b", "ft")
+    ]
+    assert len(paczero) == 11
+
+    output = snakemake(root, "-n", "results/table3.tex", "--config", "preset=paper", f"data={{sst2: {data}}}")
+    planned = planned_train_cells(output)
+    assert sorted(planned) == sorted(table3 + paczero)
+    assert re.search(r"^train\s+23$", output, flags=re.MULTILINE), output
+    assert re.search(r"^render_table\s+1$", output, flags=re.MULTILINE), output
+
+
+@pytest.mark.parametrize(("table", "count"), [("table2", 15), ("appendix/dpaggzo-parity", 6)])
+def test_dry_run_plans_table_cells(workflow_copy, table, count):
+    root, data = workflow_copy
+    cells = expected_cells(root, data)
+    table_cells = cells_by_table(cells)[table]
+    assert len(table_cells) == count
+
+    output = snakemake(root, "-n", f"results/{table}.md", "--config", "preset=paper", f"data={{sst2: {data}}}")
+    assert sorted(planned_train_cells(output)) == sorted(table_cells)
+    assert re.search(rf"^train\s+{count}$", output, flags=re.MULTILINE), output
+
+
+def test_dry_run_all_builds_every_table(workflow_copy):
+    root, data = workflow_copy
+    cells = expected_cells(root, data)
+    output = snakemake(root, "-n", "--config", "preset=paper", f"data={{sst2: {data}}}")
+    assert re.search(r"^render_table\s+16$", output, flags=re.MULTILINE), output
+    assert re.search(r"^train\s+137$", output, flags=re.MULTILINE), output
+    for table in cells_by_table(cells):
+        assert f"results/{table}.tex" in output, table
+
+
 def test_dry_run_skips_finished_cell(workflow_copy):
     """A cell whose metrics.json and diagnostics.jsonl exist is not planned again.
 

@@ -1,4 +1,4 @@
-"""Aggregate the seeds of one table's cells; the `aggregate` rule's script."""
+"""Aggregate the seeds of each row of one table; the `aggregate` rule's script."""
 
 import logging
 import sys
@@ -6,8 +6,9 @@ import sys
 sys.stderr = open(snakemake.log[0], "w", buffering=1)  # noqa: F821 (snakemake is injected)
 logging.basicConfig(stream=sys.stderr, level=logging.INFO, force=True)
 
-from paczero.tables import aggregate_table, write_csv  # noqa: E402
+from paczero.tables import TableLayout, aggregate_table, write_csv  # noqa: E402
 
-frame = aggregate_table(snakemake.input.metrics, snakemake.params.recipes)  # noqa: F821
+layout = TableLayout.from_dict(snakemake.params.layout)  # noqa: F821
+frame = aggregate_table(snakemake.input.metrics, snakemake.params.recipes, layout)  # noqa: F821
 write_csv(frame, snakemake.output[0])  # noqa: F821
 logging.getLogger("paczero.workflow").info("aggregated %d rows into %s", len(frame), snakemake.output[0])  # noqa: F821

@@ -1,4 +1,4 @@
-"""Render one table as CSV and Markdown; the `render_table` rule's script."""
+"""Render one table as CSV, Markdown and LaTeX; the `render_table` rule's script."""
 
 import logging
 import sys
@@ -8,9 +8,10 @@ logging.basicConfig(stream=sys.stderr, level=logging.INFO, force=True)
 
 import pandas as pd  # noqa: E402
 
-from paczero.tables import render_markdown, render_table, write_csv, write_markdown  # noqa: E402
+from paczero.tables import TableLayout, build_document, load_paper_values, write_table_files  # noqa: E402
 
-table_name = snakemake.wildcards.table  # noqa: F821
-table = render_table(pd.read_csv(snakemake.input[0]), table_name)  # noqa: F821
-write_csv(table, snakemake.output.csv)  # noqa: F821
-write_markdown(render_markdown(table, table_name), snakemake.output.md)  # noqa: F821
+layout = TableLayout.from_dict(snakemake.params.layout)  # noqa: F821
+aggregate = pd.read_csv(snakemake.input.aggregate)  # noqa: F821
+document = build_document(aggregate, layout, load_paper_values(snakemake.input.paper_values))  # noqa: F821
+output = snakemake.output  # noqa: F821
+write_table_files(document, csv=output.csv, markdown=output.md, latex=output.tex)
