@@ -16,9 +16,15 @@ include: "rules/common.smk"
 include: "rules/train.smk"
 include: "rules/aggregate.smk"
 include: "rules/tables.smk"
+include: "rules/figure_common.smk"
+include: "rules/figures.smk"
+include: "rules/report.smk"
+include: "rules/status.smk"
 
 
 rule all:
     input:
         all_table_files(),
+        all_figure_files(),
+        all_report_files(),
     default_target: True
