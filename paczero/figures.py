@@ -71,6 +71,7 @@ __all__ = [
     "FIGURE_NAMES",
     "FigureInputError",
     "PNG_DPI",
+    "RUN_PNG_DPI",
     "draw_dp_cliff",
     "draw_plateau",
     "draw_run",
@@ -82,6 +83,9 @@ __all__ = [
 ]
 
 PNG_DPI = 200
+# Per-cell curves are many and mostly read on screen; a lower resolution keeps the
+# HTML report, which embeds every PNG, small. Their PDF stays vector.
+RUN_PNG_DPI = 120
 # Width of a two-column figure in a paper, in inches.
 FULL_WIDTH = 6.5
 MIN_FONT_PT = 8
@@ -99,6 +103,7 @@ STYLE = {
     "axes.spines.top": False,
     "axes.spines.right": False,
     "axes.grid": True,
+    "axes.axisbelow": True,
     "grid.color": "0.88",
     "grid.linewidth": 0.5,
     "lines.linewidth": 1.3,
@@ -161,12 +166,12 @@ def _new_figure(width: float, height: float) -> Figure:
     return figure
 
 
-def save_figure(figure: Figure, outputs: Sequence[str | Path]) -> list[Path]:
+def save_figure(figure: Figure, outputs: Sequence[str | Path], *, dpi: int = PNG_DPI) -> list[Path]:
     """Write `figure` to each output path in the format of its suffix (.pdf or .png), atomically.
 
     Each file is rendered in memory, then written through a temporary file
     and a rename, so a killed job never leaves a truncated figure. The size
-    is the figure's size in inches (PNG: times PNG_DPI pixels).
+    is the figure's size in inches (PNG: times `dpi` pixels).
     """
     paths = [Path(output) for output in outputs]
     for path in paths:
@@ -175,7 +180,7 @@ def save_figure(figure: Figure, outputs: Sequence[str | Path]) -> list[Path]:
     with _style():
         for path in paths:
             buffer = io.BytesIO()
-            figure.savefig(buffer, format=path.suffix[1:], dpi=PNG_DPI, metadata=_metadata(path.suffix))
+            figure.savefig(buffer, format=path.suffix[1:], dpi=dpi, metadata=_metadata(path.suffix))
             atomic_write_bytes(path, buffer.getvalue())
             log.info("wrote %s", path)
     return paths
@@ -227,12 +232,14 @@ def _seed_summary(points: Sequence[tuple[float, float]]) -> pd.DataFrame:
 
 
 def _plot_series(axes, points: Sequence[tuple[float, float]], style: tuple[str, str, str], label: str,
-                 *, connect: bool = True) -> None:
+                 *, hollow: bool = False, x_offset: float = 0.0) -> None:
+    """Plot the seed mean and standard deviation at each x; `x_offset` shifts the drawn points."""
     summary = _seed_summary(points)
     colour, marker, line = style
     axes.errorbar(
-        summary["x"], summary["mean"], yerr=summary["std"], color=colour, marker=marker,
-        linestyle=line if connect and len(summary) > 1 else "none", label=label,
+        summary["x"] + x_offset, summary["mean"], yerr=summary["std"], color=colour, marker=marker,
+        markerfacecolor="white" if hollow else colour,
+        linestyle=line if len(summary) > 1 else "none", label=label,
     )
 
 
@@ -362,7 +369,7 @@ def draw_dp_cliff(cells: Mapping[str, Mapping], results: str | Path, *, partial:
             series_per_method[method] = count + 1
             if count:
                 marker, line = ALTERNATE_MARKERS[(count - 1) % len(ALTERNATE_MARKERS)], ":"
-            _plot_series(axes, points, (colour, marker, line), label)
+            _plot_series(axes, points, (colour, marker, line), label, hollow=count > 0)
             if method == "pacmi":
                 _label_budgets(axes, points, budgets)
         axes.set_xlim(0.49, 1.01)
@@ -466,8 +473,9 @@ def draw_t_ladder(cells: Mapping[str, Mapping], results: str | Path, *, partial:
     """Draw PAC-ZPL test accuracy against the number of steps T, one series per ladder table.
 
     A ladder trained as one run per T is a line; a ladder trained at a single
-    T is one point with its seeds' spread. A cell in two ladder tables is
-    plotted once, under the first.
+    T is one point with its seeds' spread. Single-T ladders at the same T are
+    drawn side by side, 1.5 % of the T range apart. A cell in two ladder
+    tables is plotted once, under the first.
     """
     runs = load_runs(results, cells, ladder_cells(cells), figure="t_ladder", partial=partial)
     recipes = _recipes(runs)
@@ -479,13 +487,23 @@ def draw_t_ladder(cells: Mapping[str, Mapping], results: str | Path, *, partial:
         if members:
             series[table] = [runs.metrics[cell] for cell in members]
 
+    all_steps = [metrics["recipe"]["steps"] for metrics in runs.metrics.values()]
+    # Single-T ladders at the same T are drawn side by side, this far apart in steps.
+    dodge = 0.015 * max(max(all_steps) - min(all_steps), max(all_steps))
+    singles_at: dict[int, int] = {}
     with _style():
         figure = _new_figure(FULL_WIDTH, 3.2)
         axes = figure.add_subplot()
         for index, (table, members) in enumerate(series.items()):
             label = _ladder_label(table, [metrics["recipe"] for metrics in members])
             points = [(metrics["recipe"]["steps"], metric_value(metrics)) for metrics in members]
-            _plot_series(axes, points, SERIES_STYLES[index % len(SERIES_STYLES)], label)
+            steps = {x for x, _ in points}
+            offset = 0.0
+            if len(steps) == 1:
+                only = steps.pop()
+                offset = singles_at.get(only, 0) * dodge
+                singles_at[only] = singles_at.get(only, 0) + 1
+            _plot_series(axes, points, SERIES_STYLES[index % len(SERIES_STYLES)], label, x_offset=offset)
         axes.set_xlabel("training steps T")
         axes.set_ylabel(_metric_label(recipes))
         axes.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:,.0f}"))
@@ -587,7 +605,8 @@ def _draw_panel(axes, panel: str, steps: pd.Series, diagnostics: pd.DataFrame, m
         axes.set_ylabel("learning rate")
         axes.ticklabel_format(axis="y", style="sci", scilimits=(-2, 3))
     elif panel == "cumulative_mi":
-        axes.plot(steps, diagnostics["cumulative_mi"], color=BLUE, label="spent")
+        spent = "spent (none by design)" if recipe["method"] == "paczpl" else "spent"
+        axes.plot(steps, diagnostics["cumulative_mi"], color=BLUE, label=spent)
         if recipe["method"] == "pacmi":
             axes.axhline(recipe["budget_nats"], color=VERMILLION, linestyle="--", label=f"budget {recipe['budget_nats']:g}")
         axes.set_ylabel("cumulative MI (nats)")
@@ -606,7 +625,9 @@ def _draw_panel(axes, panel: str, steps: pd.Series, diagnostics: pd.DataFrame, m
     elif panel == "clip_fraction":
         percent = 100.0 * diagnostics["clip_fraction"]
         axes.plot(steps, percent, color=ORANGE)
-        axes.set_ylim(0, max(1.0, 1.1 * float(np.nanmax(percent))))
+        top = max(1.0, 1.1 * float(np.nanmax(percent)))
+        # Start a little below zero so a line at 0 % is not hidden by the axis.
+        axes.set_ylim(-0.03 * top, top)
         axes.yaxis.set_major_formatter(PercentFormatter())
         axes.set_ylabel("clipped estimates (%)")
     elif panel == "batch_size":
@@ -663,5 +684,5 @@ def make_figure(
 
 
 def make_run_figure(cell: str, recipe: Mapping[str, Any], results: str | Path, outputs: Sequence[str | Path]) -> list[Path]:
-    """Draw one cell's training curves (`draw_run`) and write them to `outputs`."""
-    return save_figure(draw_run(cell, recipe, results), outputs)
+    """Draw one cell's training curves (`draw_run`) and write them to `outputs` (PNG at RUN_PNG_DPI)."""
+    return save_figure(draw_run(cell, recipe, results), outputs, dpi=RUN_PNG_DPI)

@@ -25,6 +25,7 @@ from paczero.figure_data import (
 from paczero.figures import (
     MIN_FONT_PT,
     PNG_DPI,
+    RUN_PNG_DPI,
     draw_dp_cliff,
     draw_plateau,
     draw_run,
@@ -308,7 +309,7 @@ def test_run_figure_pac_panels(world, tmp_path):
     assert budget and budget[0].get_ydata()[0] == pytest.approx(0.33)
     assert "dev-best step 10" in figure._suptitle.get_text()
     paths = make_run_figure(cell, world["cells"][cell], world["results"], [tmp_path / "run.pdf", tmp_path / "run.png"])
-    assert png_size(paths[1]) == (round(6.5 * PNG_DPI), round((0.6 + 1.9 * 3) * PNG_DPI))
+    assert png_size(paths[1]) == (round(6.5 * RUN_PNG_DPI), round((0.6 + 1.9 * 3) * RUN_PNG_DPI))
 
 
 def test_run_figure_dp_panels(world):
