@@ -11,6 +11,7 @@ import pytest
 from matplotlib.text import Text
 
 from paczero.cells import load_cells
+from paczero.cli import main
 from paczero.figure_data import (
     FigureInputError,
     cell_groups,
@@ -205,7 +206,8 @@ def test_dp_cliff_error_bar_is_sample_std(world):
 def test_unanimity_bars_are_group_means(world):
     figure = draw_unanimity(world["cells"], world["groups"], world["results"])
     labels = [label.get_text() for label in figure.axes[0].get_yticklabels()]
-    assert "ablation" not in labels and "dp-zero" not in labels
+    assert "ablation" not in labels
+    assert "dp-zero" not in labels
     assert labels[0] == "t1-ft-pacmi"
     widths = [patch.get_width() for patch in figure.axes[0].patches]
     # pac_diagnostics marks releases 0, 4, 8, ... free: ceil(T / 4) of T steps.
@@ -360,3 +362,28 @@ def test_read_diagnostics_rejects_bad_line(tmp_path):
     path.write_text('{"step": 0\n')
     with pytest.raises(FigureInputError, match=r"diagnostics.jsonl:1: invalid JSON"):
         read_diagnostics(path)
+
+
+# ---------------------------------------------------------------- command line
+
+
+def test_cli_figure_partial(fresh_world, tmp_path, capsys):
+    missing = "sst2_opt-1.3b_lora_pacmi_mi1e-3_s0"
+    (fresh_world["results"] / "runs" / missing / "metrics.json").unlink()
+    arguments = ["figure", "plateau", "--config", str(fresh_world["config"]), "--out", str(tmp_path / "figs")]
+    assert main(arguments) == 2
+    assert missing in capsys.readouterr().err
+    assert main(arguments + ["--partial"]) == 0
+    assert (tmp_path / "figs" / "plateau.pdf").read_bytes()[:5] == b"%PDF-"
+    assert png_size(tmp_path / "figs" / "plateau.png")[0] == round(6.5 * PNG_DPI)
+
+
+def test_cli_figure_run(world, tmp_path, capsys):
+    cell = "sst2_opt-1.3b_ft_paczpl_s0"
+    arguments = ["figure", "run", "--config", str(world["config"]), "--out", str(tmp_path)]
+    assert main(arguments) == 2
+    assert "figure 'run' needs --cell ID" in capsys.readouterr().err
+    assert main(arguments + ["--cell", cell]) == 0
+    assert (tmp_path / f"{cell}.png").stat().st_size > 0
+    assert main(["figure", "plateau", "--config", str(world["config"]), "--cell", cell]) == 2
+    assert "--cell applies to figure 'run' only" in capsys.readouterr().err

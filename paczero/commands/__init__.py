@@ -9,4 +9,5 @@ COMMAND_MODULES = [
     "paczero.commands.cells",
     "paczero.commands.privacy",
     "paczero.commands.status",
+    "paczero.commands.figure",
 ]
