@@ -36,7 +36,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter, NullLocator, PercentFormatter
+from matplotlib.ticker import FuncFormatter, MaxNLocator, NullLocator, PercentFormatter
+from matplotlib.transforms import offset_copy
 
 from paczero.figure_data import (
     DP_METHODS,
@@ -147,6 +148,8 @@ METHOD_STYLES = {
 ALTERNATE_MARKERS = ("v", "P", "X")
 # Success-bound ticks tried on the plateau's second axis; those inside the x range are shown.
 BOUND_TICKS = (0.505, 0.51, 0.52, 0.55, 0.6, 0.7, 0.8, 0.9, 0.99)
+# Horizontal distance between single-T ladders drawn at the same T, in points.
+LADDER_SHIFT_POINTS = 7.0
 # Smallest gap between two epsilon ticks on the DP cliff's second axis, in success-bound units.
 MIN_EPSILON_TICK_GAP = 0.035
 
@@ -232,15 +235,24 @@ def _seed_summary(points: Sequence[tuple[float, float]]) -> pd.DataFrame:
 
 
 def _plot_series(axes, points: Sequence[tuple[float, float]], style: tuple[str, str, str], label: str,
-                 *, hollow: bool = False, x_offset: float = 0.0) -> None:
-    """Plot the seed mean and standard deviation at each x; `x_offset` shifts the drawn points."""
+                 *, hollow: bool = False, shift_points: float = 0.0) -> None:
+    """Plot the seed mean and standard deviation at each x, drawn `shift_points` to the right."""
     summary = _seed_summary(points)
     colour, marker, line = style
+    extra = {}
+    if shift_points:
+        # The data stay at their x; only the drawing moves, whatever the axis range.
+        extra["transform"] = offset_copy(axes.transData, fig=axes.figure, x=shift_points, units="points")
     axes.errorbar(
-        summary["x"] + x_offset, summary["mean"], yerr=summary["std"], color=colour, marker=marker,
+        summary["x"], summary["mean"], yerr=summary["std"], color=colour, marker=marker,
         markerfacecolor="white" if hollow else colour,
-        linestyle=line if len(summary) > 1 else "none", label=label,
+        linestyle=line if len(summary) > 1 else "none", label=label, **extra,
     )
+    if shift_points:
+        # Autoscaling skips artists drawn with another transform, so add their extent by hand.
+        for sign in (-1.0, 1.0):
+            axes.update_datalim(np.column_stack([summary["x"], summary["mean"] + sign * summary["std"]]))
+        axes.autoscale_view()
 
 
 def _recipes(runs: RunSet) -> list[dict]:
@@ -293,7 +305,7 @@ def draw_plateau(cells: Mapping[str, Mapping], results: str | Path, *, partial: 
         axes.set_xscale("log")
         axes.set_xlabel("MI budget B (nats, log scale)")
         axes.set_ylabel(_metric_label(recipes))
-        axes.legend(title="PAC-MI", loc="lower right")
+        axes.legend(title="PAC-MI", loc="best")
         _add_bound_axis(axes, prior)
         _add_notes(figure, [_preset_note(recipes), runs.note()])
     return figure
@@ -474,7 +486,7 @@ def draw_t_ladder(cells: Mapping[str, Mapping], results: str | Path, *, partial:
 
     A ladder trained as one run per T is a line; a ladder trained at a single
     T is one point with its seeds' spread. Single-T ladders at the same T are
-    drawn side by side, 1.5 % of the T range apart. A cell in two ladder
+    drawn side by side, LADDER_SHIFT_POINTS apart. A cell in two ladder
     tables is plotted once, under the first.
     """
     runs = load_runs(results, cells, ladder_cells(cells), figure="t_ladder", partial=partial)
@@ -487,9 +499,6 @@ def draw_t_ladder(cells: Mapping[str, Mapping], results: str | Path, *, partial:
         if members:
             series[table] = [runs.metrics[cell] for cell in members]
 
-    all_steps = [metrics["recipe"]["steps"] for metrics in runs.metrics.values()]
-    # Single-T ladders at the same T are drawn side by side, this far apart in steps.
-    dodge = 0.015 * max(max(all_steps) - min(all_steps), max(all_steps))
     singles_at: dict[int, int] = {}
     with _style():
         figure = _new_figure(FULL_WIDTH, 3.2)
@@ -498,14 +507,15 @@ def draw_t_ladder(cells: Mapping[str, Mapping], results: str | Path, *, partial:
             label = _ladder_label(table, [metrics["recipe"] for metrics in members])
             points = [(metrics["recipe"]["steps"], metric_value(metrics)) for metrics in members]
             steps = {x for x, _ in points}
-            offset = 0.0
+            shift = 0.0
             if len(steps) == 1:
                 only = steps.pop()
-                offset = singles_at.get(only, 0) * dodge
+                shift = singles_at.get(only, 0) * LADDER_SHIFT_POINTS
                 singles_at[only] = singles_at.get(only, 0) + 1
-            _plot_series(axes, points, SERIES_STYLES[index % len(SERIES_STYLES)], label, x_offset=offset)
+            _plot_series(axes, points, SERIES_STYLES[index % len(SERIES_STYLES)], label, shift_points=shift)
         axes.set_xlabel("training steps T")
         axes.set_ylabel(_metric_label(recipes))
+        axes.xaxis.set_major_locator(MaxNLocator(integer=True))
         axes.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:,.0f}"))
         axes.legend(title="PAC-ZPL", loc="best")
         _add_notes(figure, [_preset_note(recipes), runs.note()])

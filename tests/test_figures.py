@@ -387,3 +387,11 @@ def test_cli_figure_run(world, tmp_path, capsys):
     assert (tmp_path / f"{cell}.png").stat().st_size > 0
     assert main(["figure", "plateau", "--config", str(world["config"]), "--cell", cell]) == 2
     assert "--cell applies to figure 'run' only" in capsys.readouterr().err
+
+
+def test_run_figure_without_steps(fresh_world):
+    cell = "sst2_opt-1.3b_lora_nonprivate_raw_full_s0"
+    (fresh_world["results"] / "runs" / cell / "diagnostics.jsonl").write_text("")
+    figure = draw_run(cell, fresh_world["cells"][cell], fresh_world["results"])
+    texts = [text.get_text() for text in figure.findobj(Text)]
+    assert "no training steps logged (method nonprivate)" in texts

@@ -64,6 +64,9 @@ def run(args: argparse.Namespace) -> int:
     from paczero.figure_data import cell_groups
     from paczero.figures import make_figure, make_run_figure
 
+    # fontTools logs every glyph subset of a PDF at INFO.
+    logging.getLogger("fontTools").setLevel(logging.WARNING)
+
     config = load_config(args.config)
     cells = load_cells(config, preset=args.preset, cells_file=args.cells)
     results = Path(args.results if args.results is not None else config["results"])
