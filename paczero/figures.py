@@ -9,68 +9,66 @@ Summary figures (`FIGURE_NAMES`):
 - `unanimity`: the fraction of free (unanimous) releases per cell group;
 - `t_ladder`: test accuracy against the number of steps T of the PAC-ZPL ladders.
 
-`draw_run` draws one cell's training curves from its diagnostics.
-
-Every figure uses matplotlib's object API on the Agg canvas (no pyplot, no
-global backend switch) and fonts of at least 8 pt at the saved size. Colours
-come from the Okabe-Ito palette, which stays distinct under colour-vision
-deficiencies, and each series has its own marker, so series stay apart in
-greyscale print. `save_figure` writes PDF and PNG
-through a temporary file and a rename. Points with several data seeds show
-the mean and the sample standard deviation (ddof=1) as error bars.
+`paczero.run_figure` draws one cell's training curves (re-exported here as
+`draw_run` and `make_run_figure`), and `paczero.figure_style` contains the
+shared style and `save_figure`.
 """
 
 from __future__ import annotations
 
-import contextlib
-import io
 import logging
-import math
-import textwrap
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import matplotlib
 import numpy as np
-import pandas as pd
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, MaxNLocator, NullLocator, PercentFormatter
-from matplotlib.transforms import offset_copy
 
 from paczero.figure_data import (
     DP_METHODS,
     FIGURE_NAMES,
-    FigureInputError,
     LADDER_TABLES,
+    FigureInputError,
     RunSet,
-    pac_groups,
     dp_cliff_cells,
     free_fraction,
     ladder_cells,
     load_runs,
-    plateau_cells,
-    read_diagnostics,
-    run_paths,
     metric_value,
+    pac_groups,
+    plateau_cells,
     unanimity_cells,
 )
-from paczero.io import atomic_write_bytes
-from paczero.privacy.conversions import (
-    dp_to_success_bound,
-    mi_to_success_bound,
-    success_bound_to_epsilon,
-    success_bound_to_mi,
+from paczero.figure_style import (
+    ALTERNATE_MARKERS,
+    FULL_WIDTH,
+    METHOD_LABELS,
+    METHOD_STYLES,
+    MIN_FONT_PT,
+    PNG_DPI,
+    RUN_PNG_DPI,
+    SERIES_STYLES,
+    TRACK_LABELS,
+    add_notes,
+    figure_style,
+    metric_label,
+    model_label,
+    new_figure,
+    plot_series,
+    preset_note,
+    save_figure,
+    seed_summary,
 )
-from paczero.tables import TASK_METRICS, MetricsError, load_metrics
-from paczero.cells import training_recipe
+from paczero.privacy.conversions import dp_to_success_bound, mi_to_success_bound, success_bound_to_mi
+from paczero.run_figure import draw_run, make_run_figure
 
 log = logging.getLogger(__name__)
 
 __all__ = [
     "FIGURE_NAMES",
     "FigureInputError",
+    "MIN_FONT_PT",
     "PNG_DPI",
     "RUN_PNG_DPI",
     "draw_dp_cliff",
@@ -83,69 +81,6 @@ __all__ = [
     "save_figure",
 ]
 
-PNG_DPI = 200
-# Per-cell curves are many and mostly read on screen; a lower resolution keeps the
-# HTML report, which embeds every PNG, small. Their PDF stays vector.
-RUN_PNG_DPI = 120
-# Width of a two-column figure in a paper, in inches.
-FULL_WIDTH = 6.5
-MIN_FONT_PT = 8
-STYLE = {
-    "font.family": "DejaVu Sans",
-    "font.size": 9,
-    "axes.labelsize": 9,
-    "axes.titlesize": 9,
-    "figure.titlesize": 9,
-    "xtick.labelsize": 8,
-    "ytick.labelsize": 8,
-    "legend.fontsize": 8,
-    "legend.title_fontsize": 8,
-    "legend.frameon": False,
-    "axes.spines.top": False,
-    "axes.spines.right": False,
-    "axes.grid": True,
-    "axes.axisbelow": True,
-    "grid.color": "0.88",
-    "grid.linewidth": 0.5,
-    "lines.linewidth": 1.3,
-    "lines.markersize": 5,
-    "errorbar.capsize": 2.5,
-    # TrueType fonts in the PDF, so text stays selectable and editable.
-    "pdf.fonttype": 42,
-    "ps.fonttype": 42,
-    "savefig.dpi": PNG_DPI,
-}
-
-# Okabe and Ito's palette for colour-vision deficiencies.
-BLUE, VERMILLION, ORANGE, GREEN, PURPLE, SKY, BLACK = (
-    "#0072B2", "#D55E00", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#000000",
-)
-METHOD_LABELS = {
-    "pacmi": "PAC-MI",
-    "paczpl": "PAC-ZPL",
-    "nonprivate": "non-private",
-    "dpzero": "DPZero",
-    "dpaggzo": "DP-AggZO",
-    "zeroshot": "zero-shot",
-}
-TRACK_LABELS = {"lora": "LoRA", "ft": "full FT"}
-# (colour, marker, line style) per series, assigned in order of first appearance.
-SERIES_STYLES = (
-    (BLUE, "o", "-"),
-    (VERMILLION, "s", "--"),
-    (GREEN, "D", "-."),
-    (ORANGE, "^", ":"),
-    (PURPLE, "v", "-"),
-    (SKY, "P", "--"),
-    (BLACK, "X", "-."),
-)
-METHOD_STYLES = {
-    "pacmi": (BLUE, "o", "-"),
-    "paczpl": (VERMILLION, "s", "--"),
-    "dpzero": (ORANGE, "^", ":"),
-    "dpaggzo": (GREEN, "D", "-."),
-}
-ALTERNATE_MARKERS = ("v", "P", "X")
 # Success-bound ticks tried on the plateau's second axis; those inside the x range are shown.
 BOUND_TICKS = (0.505, 0.51, 0.52, 0.55, 0.6, 0.7, 0.8, 0.9, 0.99)
 # Horizontal distance between single-T ladders drawn at the same T, in points.
@@ -154,112 +89,11 @@ LADDER_SHIFT_POINTS = 7.0
 MIN_EPSILON_TICK_GAP = 0.035
 
 
-# ---------------------------------------------------------------- shared helpers
-
-
-@contextlib.contextmanager
-def _style() -> Iterator[None]:
-    with matplotlib.rc_context(STYLE):
-        yield
-
-
-def _new_figure(width: float, height: float) -> Figure:
-    figure = Figure(figsize=(width, height), layout="constrained")
-    FigureCanvasAgg(figure)
-    return figure
-
-
-def save_figure(figure: Figure, outputs: Sequence[str | Path], *, dpi: int = PNG_DPI) -> list[Path]:
-    """Write `figure` to each output path in the format of its suffix (.pdf or .png), atomically.
-
-    Each file is rendered in memory, then written through a temporary file
-    and a rename, so a killed job never leaves a truncated figure. The size
-    is the figure's size in inches (PNG: times `dpi` pixels).
-    """
-    paths = [Path(output) for output in outputs]
-    for path in paths:
-        if path.suffix not in (".pdf", ".png"):
-            raise ValueError(f"figure output {path}: unsupported suffix {path.suffix!r}; use .pdf or .png")
-    with _style():
-        for path in paths:
-            buffer = io.BytesIO()
-            figure.savefig(buffer, format=path.suffix[1:], dpi=dpi, metadata=_metadata(path.suffix))
-            atomic_write_bytes(path, buffer.getvalue())
-            log.info("wrote %s", path)
-    return paths
-
-
-def _metadata(suffix: str) -> dict[str, Any]:
-    # No creation date, so an unchanged figure gives an unchanged PDF.
-    return {"CreationDate": None} if suffix == ".pdf" else {}
-
-
-def _model_label(recipe: Mapping[str, Any]) -> str:
-    return str(recipe["model"]).upper()
-
-
-def _metric_label(recipes: Sequence[Mapping[str, Any]]) -> str:
-    metrics = sorted({TASK_METRICS[recipe["task"]] for recipe in recipes})
-    name = " / ".join("F1" if metric == "f1" else metric for metric in metrics)
-    return f"test {name} (%)"
-
-
-def _preset_note(recipes: Sequence[Mapping[str, Any]]) -> str | None:
-    """Return a note naming the preset and model sources when the runs are not the paper's."""
-    presets = sorted({recipe.get("preset", "paper") for recipe in recipes})
-    if presets == ["paper"]:
-        return None
-    sources = sorted({f"{recipe['model']} as {recipe['model_source']}" for recipe in recipes
-                      if recipe["model_source"] != recipe["model"] and ":" in recipe["model_source"]})
-    note = f"preset {', '.join(presets)}"
-    if sources:
-        note += " (" + "; ".join(sources) + ")"
-    return note
-
-
-def _add_notes(figure: Figure, notes: Sequence[str | None]) -> None:
-    """Write the notes above the axes, wrapped to the figure width."""
-    text = "; ".join(note for note in notes if note)
-    if text:
-        # About 15 characters of 8 pt text fit in an inch.
-        width = int(figure.get_figwidth() * 15)
-        figure.suptitle(textwrap.fill(text, width), x=0.01, ha="left", fontsize=MIN_FONT_PT, color="0.35")
-
-
-def _seed_summary(points: Sequence[tuple[float, float]]) -> pd.DataFrame:
-    """Return x, mean, std (ddof=1, 0 for one seed) and n of the y values at each x, sorted by x."""
-    frame = pd.DataFrame(points, columns=["x", "y"])
-    summary = frame.groupby("x", sort=True)["y"].agg(["mean", "std", "count"]).reset_index()
-    summary["std"] = summary["std"].fillna(0.0)
-    return summary.rename(columns={"count": "n"})
-
-
-def _plot_series(axes, points: Sequence[tuple[float, float]], style: tuple[str, str, str], label: str,
-                 *, hollow: bool = False, shift_points: float = 0.0) -> None:
-    """Plot the seed mean and standard deviation at each x, drawn `shift_points` to the right."""
-    summary = _seed_summary(points)
-    colour, marker, line = style
-    extra = {}
-    if shift_points:
-        # The data stay at their x; only the drawing moves, whatever the axis range.
-        extra["transform"] = offset_copy(axes.transData, fig=axes.figure, x=shift_points, units="points")
-    axes.errorbar(
-        summary["x"], summary["mean"], yerr=summary["std"], color=colour, marker=marker,
-        markerfacecolor="white" if hollow else colour,
-        linestyle=line if len(summary) > 1 else "none", label=label, **extra,
-    )
-    if shift_points:
-        # Autoscaling skips artists drawn with another transform, so add their extent by hand.
-        for sign in (-1.0, 1.0):
-            axes.update_datalim(np.column_stack([summary["x"], summary["mean"] + sign * summary["std"]]))
-        axes.autoscale_view()
-
-
 def _recipes(runs: RunSet) -> list[dict]:
     return [metrics["recipe"] for metrics in runs.metrics.values()]
 
 
-def _prior(recipe: Mapping[str, Any]) -> float:
+def _membership_prior(recipe: Mapping[str, Any]) -> float:
     """Return a membership-inference adversary's prior success rate max(k, M - k) / M."""
     subsets = recipe["num_subsets"]
     per_example = recipe.get("subsets_per_example") or subsets // 2
@@ -267,7 +101,7 @@ def _prior(recipe: Mapping[str, Any]) -> float:
 
 
 def _common_prior(recipes: Sequence[Mapping[str, Any]], figure: str) -> float:
-    priors = sorted({_prior(recipe) for recipe in recipes})
+    priors = sorted({_membership_prior(recipe) for recipe in recipes})
     if len(priors) != 1:
         raise FigureInputError(
             f"figure {figure}: the cells have different membership priors {priors} (from num_subsets and "
@@ -296,18 +130,18 @@ def draw_plateau(cells: Mapping[str, Mapping], results: str | Path, *, partial: 
         series.setdefault((recipe["model"], recipe["track"]), []).append(
             (recipe["budget_nats"], metric_value(metrics)))
 
-    with _style():
-        figure = _new_figure(FULL_WIDTH, 3.4)
+    with figure_style():
+        figure = new_figure(FULL_WIDTH, 3.4)
         axes = figure.add_subplot()
         for index, ((model, track), points) in enumerate(series.items()):
             label = f"{model.upper()} {TRACK_LABELS[track]}"
-            _plot_series(axes, points, SERIES_STYLES[index % len(SERIES_STYLES)], label)
+            plot_series(axes, points, SERIES_STYLES[index % len(SERIES_STYLES)], label)
         axes.set_xscale("log")
         axes.set_xlabel("MI budget B (nats, log scale)")
-        axes.set_ylabel(_metric_label(recipes))
+        axes.set_ylabel(metric_label(recipes))
         axes.legend(title="PAC-MI", loc="best")
         _add_bound_axis(axes, prior)
-        _add_notes(figure, [_preset_note(recipes), runs.note()])
+        add_notes(figure, [preset_note(recipes), runs.note()])
     return figure
 
 
@@ -334,9 +168,9 @@ def _success_bound(metrics: Mapping[str, Any]) -> float:
     if recipe["method"] in DP_METHODS:
         return dp_to_success_bound(recipe["epsilon"], recipe["delta"], 0.5)
     if recipe["method"] == "pacmi":
-        return mi_to_success_bound(recipe["budget_nats"], _prior(recipe))
+        return mi_to_success_bound(recipe["budget_nats"], _membership_prior(recipe))
     if recipe["method"] == "paczpl":
-        return _prior(recipe)
+        return _membership_prior(recipe)
     raise FigureInputError(f"cell {recipe['cell']}: method {recipe['method']!r} has no privacy guarantee to plot")
 
 
@@ -369,8 +203,8 @@ def draw_dp_cliff(cells: Mapping[str, Mapping], results: str | Path, *, partial:
         if method == "pacmi":
             budgets[bound] = metrics["recipe"]["budget_nats"]
 
-    with _style():
-        figure = _new_figure(FULL_WIDTH, 3.6)
+    with figure_style():
+        figure = new_figure(FULL_WIDTH, 3.6)
         axes = figure.add_subplot()
         series_per_method: dict[str, int] = {}
         for label, points in series.items():
@@ -381,25 +215,25 @@ def draw_dp_cliff(cells: Mapping[str, Mapping], results: str | Path, *, partial:
             series_per_method[method] = count + 1
             if count:
                 marker, line = ALTERNATE_MARKERS[(count - 1) % len(ALTERNATE_MARKERS)], ":"
-            _plot_series(axes, points, (colour, marker, line), label, hollow=count > 0)
+            plot_series(axes, points, (colour, marker, line), label, hollow=count > 0)
             if method == "pacmi":
                 _label_budgets(axes, points, budgets)
         axes.set_xlim(0.49, 1.01)
-        priors = {0.5 if recipe["method"] in DP_METHODS else _prior(recipe) for recipe in recipes}
+        priors = {0.5 if recipe["method"] in DP_METHODS else _membership_prior(recipe) for recipe in recipes}
         chance = " (0.5 = chance)" if priors == {0.5} else ""
         axes.set_xlabel(f"membership-inference success bound{chance}")
-        axes.set_ylabel(_metric_label(recipes))
+        axes.set_ylabel(metric_label(recipes))
         axes.legend(loc="best")
         dp_recipes = [recipe for recipe in recipes if recipe["method"] in DP_METHODS]
         if dp_recipes:
             _add_epsilon_axis(axes, dp_recipes)
-        _add_notes(figure, [_preset_note(recipes), runs.note()])
+        add_notes(figure, [preset_note(recipes), runs.note()])
     return figure
 
 
 def _label_budgets(axes, points: Sequence[tuple[float, float]], budgets: Mapping[float, float]) -> None:
     """Write each PAC-MI point's budget beside it, at the mean of its seeds."""
-    for row in _seed_summary(points).itertuples():
+    for row in seed_summary(points).itertuples():
         axes.annotate(
             f"B={budgets[row.x]:g} nats", (row.x, row.mean), xytext=(-6, 6), textcoords="offset points",
             ha="right", fontsize=MIN_FONT_PT, color=METHOD_STYLES["pacmi"][0],
@@ -445,8 +279,8 @@ def draw_unanimity(
         if fractions:
             rows.append((name, cells[members[0]]["method"], fractions))
 
-    with _style():
-        figure = _new_figure(FULL_WIDTH, 0.9 + 0.2 * len(rows))
+    with figure_style():
+        figure = new_figure(FULL_WIDTH, 0.9 + 0.2 * len(rows))
         axes = figure.add_subplot()
         positions = np.arange(len(rows))[::-1]
         seen: set[str] = set()
@@ -466,7 +300,7 @@ def draw_unanimity(
         axes.set_xlabel("free releases (% of all releases; bar: group mean, dot: one cell)")
         axes.grid(axis="y", visible=False)
         figure.legend(loc="outside lower center", ncols=2)
-        _add_notes(figure, [_preset_note(recipes), runs.note()])
+        add_notes(figure, [preset_note(recipes), runs.note()])
     return figure
 
 
@@ -478,7 +312,7 @@ def _ladder_label(table: str, recipes: Sequence[Mapping[str, Any]]) -> str:
     clip = "no clip" if recipe["clip"] >= 1e9 else f"clip {recipe['clip']:g}"
     steps = {r["steps"] for r in recipes}
     kind = "one run per T" if len(steps) > 1 else "one T"
-    return f"{_model_label(recipe)} {TRACK_LABELS[recipe['track']]}, {clip} ({kind})"
+    return f"{model_label(recipe)} {TRACK_LABELS[recipe['track']]}, {clip} ({kind})"
 
 
 def draw_t_ladder(cells: Mapping[str, Mapping], results: str | Path, *, partial: bool = False) -> Figure:
@@ -500,8 +334,8 @@ def draw_t_ladder(cells: Mapping[str, Mapping], results: str | Path, *, partial:
             series[table] = [runs.metrics[cell] for cell in members]
 
     singles_at: dict[int, int] = {}
-    with _style():
-        figure = _new_figure(FULL_WIDTH, 3.2)
+    with figure_style():
+        figure = new_figure(FULL_WIDTH, 3.2)
         axes = figure.add_subplot()
         for index, (table, members) in enumerate(series.items()):
             label = _ladder_label(table, [metrics["recipe"] for metrics in members])
@@ -512,150 +346,14 @@ def draw_t_ladder(cells: Mapping[str, Mapping], results: str | Path, *, partial:
                 only = steps.pop()
                 shift = singles_at.get(only, 0) * LADDER_SHIFT_POINTS
                 singles_at[only] = singles_at.get(only, 0) + 1
-            _plot_series(axes, points, SERIES_STYLES[index % len(SERIES_STYLES)], label, shift_points=shift)
+            plot_series(axes, points, SERIES_STYLES[index % len(SERIES_STYLES)], label, shift_points=shift)
         axes.set_xlabel("training steps T")
-        axes.set_ylabel(_metric_label(recipes))
+        axes.set_ylabel(metric_label(recipes))
         axes.xaxis.set_major_locator(MaxNLocator(integer=True))
         axes.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:,.0f}"))
         axes.legend(title="PAC-ZPL", loc="best")
-        _add_notes(figure, [_preset_note(recipes), runs.note()])
+        add_notes(figure, [preset_note(recipes), runs.note()])
     return figure
-
-
-# ---------------------------------------------------------------- (c) one run
-
-
-def _rolling(values: pd.Series) -> pd.Series:
-    window = max(1, len(values) // 50)
-    return values.rolling(window, min_periods=1, center=True).mean()
-
-
-def _run_panels(method: str, diagnostics: pd.DataFrame) -> list[str]:
-    if method in ("pacmi", "paczpl"):
-        panels = ["train_loss", "lr", "cumulative_mi", "free_fraction", "posterior_entropy", "clip_fraction"]
-    elif method in DP_METHODS:
-        panels = ["train_loss", "lr", "batch_size", "clip_fraction"]
-    else:
-        panels = ["train_loss", "lr", "clip_fraction"]
-    available = set(diagnostics.columns) | ({"free_fraction"} if "free_releases" in diagnostics else set())
-    return [panel for panel in panels if panel in available]
-
-
-def load_run(cell: str, recipe: Mapping[str, Any], results: str | Path) -> tuple[dict, pd.DataFrame]:
-    """Load one cell's metrics.json (checked against its recipe) and diagnostics.jsonl."""
-    metrics_path, diagnostics_path = run_paths(results, cell)
-    try:
-        metrics = load_metrics(metrics_path, training_recipe(dict(recipe)))
-    except MetricsError as error:
-        raise FigureInputError(f"training curves of cell {cell}: {error}") from None
-    if not diagnostics_path.is_file():
-        raise FigureInputError(
-            f"training curves of cell {cell}: {diagnostics_path} not found; rerun the cell "
-            f"(snakemake --forcerun {metrics_path})"
-        )
-    return metrics, read_diagnostics(diagnostics_path)
-
-
-def draw_run(cell: str, recipe: Mapping[str, Any], results: str | Path) -> Figure:
-    """Draw one cell's training curves from its diagnostics.jsonl, with the dev-best step.
-
-    PAC-MI and PAC-ZPL: train loss, lr, cumulative MI (with the budget),
-    cumulative fraction of free releases, posterior entropy (with its maximum
-    ln M) and clip fraction. DP baselines: train loss, lr, Poisson batch size
-    and clip fraction. Non-private runs: train loss, lr and clip fraction.
-    The x axis counts finished steps, the unit of metrics.json's `best_step`.
-    """
-    metrics, diagnostics = load_run(cell, recipe, results)
-    recipe = metrics["recipe"]
-    method = recipe["method"]
-    panels = _run_panels(method, diagnostics)
-    rows = max(1, math.ceil(len(panels) / 2))
-
-    with _style():
-        figure = _new_figure(FULL_WIDTH, 0.6 + 1.9 * rows)
-        figure.suptitle(_run_title(cell, metrics), fontsize=MIN_FONT_PT + 1)
-        if diagnostics.empty:
-            axes = figure.add_subplot()
-            axes.set_axis_off()
-            axes.text(0.5, 0.5, f"no training steps logged (method {method})", ha="center", va="center")
-            return figure
-        grid = figure.subplots(rows, 2, sharex=True, squeeze=False)
-        steps = diagnostics["step"] + 1
-        for axes, panel in zip(grid.flat, panels):
-            _draw_panel(axes, panel, steps, diagnostics, metrics)
-            if metrics.get("best_step") is not None:
-                axes.axvline(metrics["best_step"], color="0.3", linestyle=":", linewidth=1.0)
-        for axes in grid.flat[len(panels):]:
-            axes.set_visible(False)
-        for axes in grid[-1]:
-            axes.set_xlabel("training step")
-        if len(panels) % 2:
-            grid[-2, 1].xaxis.set_tick_params(labelbottom=True)
-            grid[-2, 1].set_xlabel("training step")
-    return figure
-
-
-def _metric_name(recipe: Mapping[str, Any]) -> str:
-    metric = TASK_METRICS[recipe["task"]]
-    return "F1" if metric == "f1" else metric
-
-
-def _draw_panel(axes, panel: str, steps: pd.Series, diagnostics: pd.DataFrame, metrics: Mapping[str, Any]) -> None:
-    recipe = metrics["recipe"]
-    if panel == "train_loss":
-        losses = diagnostics["train_loss"]
-        if len(losses) >= 100:
-            axes.plot(steps, losses, color=SKY, linewidth=0.6, label="per step")
-            axes.plot(steps, _rolling(losses), color=BLUE, label="rolling mean")
-        else:
-            axes.plot(steps, losses, color=BLUE)
-        axes.set_ylabel("train loss (nats/example)")
-    elif panel == "lr":
-        axes.plot(steps, diagnostics["lr"], color=BLACK)
-        axes.set_ylabel("learning rate")
-        axes.ticklabel_format(axis="y", style="sci", scilimits=(-2, 3))
-    elif panel == "cumulative_mi":
-        spent = "spent (none by design)" if recipe["method"] == "paczpl" else "spent"
-        axes.plot(steps, diagnostics["cumulative_mi"], color=BLUE, label=spent)
-        if recipe["method"] == "pacmi":
-            axes.axhline(recipe["budget_nats"], color=VERMILLION, linestyle="--", label=f"budget {recipe['budget_nats']:g}")
-        axes.set_ylabel("cumulative MI (nats)")
-        axes.legend(loc="lower right")
-    elif panel == "free_fraction":
-        fraction = diagnostics["free_releases"].cumsum() / diagnostics["releases"].cumsum()
-        axes.plot(steps, 100.0 * fraction, color=GREEN)
-        axes.set_ylim(-3, 103)
-        axes.yaxis.set_major_formatter(PercentFormatter(decimals=0))
-        axes.set_ylabel("free releases\n(cumulative %)")
-    elif panel == "posterior_entropy":
-        axes.plot(steps, diagnostics["posterior_entropy"], color=PURPLE, label="posterior")
-        axes.axhline(math.log(recipe["num_subsets"]), color="0.4", linestyle=":", label=f"ln M (M={recipe['num_subsets']})")
-        axes.set_ylabel("posterior entropy (nats)")
-        axes.legend(loc="lower left")
-    elif panel == "clip_fraction":
-        percent = 100.0 * diagnostics["clip_fraction"]
-        axes.plot(steps, percent, color=ORANGE)
-        top = max(1.0, 1.1 * float(np.nanmax(percent)))
-        # Start a little below zero so a line at 0 % is not hidden by the axis.
-        axes.set_ylim(-0.03 * top, top)
-        axes.yaxis.set_major_formatter(PercentFormatter())
-        axes.set_ylabel("clipped estimates (%)")
-    elif panel == "batch_size":
-        axes.plot(steps, diagnostics["batch_size"], color=SKY, linewidth=0.6)
-        axes.set_ylabel("Poisson batch size\n(examples)")
-
-
-def _run_title(cell: str, metrics: Mapping[str, Any]) -> str:
-    """Return the run figure's title: cell, method, test metric and the dev-best step."""
-    recipe = metrics["recipe"]
-    name = _metric_name(recipe)
-    title = f"{cell}: {METHOD_LABELS.get(recipe['method'], recipe['method'])}, test {name} {metric_value(metrics):.1f}%"
-    best_step = metrics.get("best_step")
-    if best_step is not None:
-        value = (metrics.get("dev") or {}).get(TASK_METRICS[recipe["task"]])
-        detail = f" (dev {name} {value:.1f}%)" if isinstance(value, (int, float)) else ""
-        title += f"\ndotted line: dev-best step {best_step}{detail}, the model that was tested"
-    return title
 
 
 # ---------------------------------------------------------------- entry points
@@ -691,8 +389,3 @@ def make_figure(
     else:
         raise ValueError(f"unknown figure {name!r}; known: {', '.join(FIGURE_NAMES)}")
     return save_figure(figure, outputs)
-
-
-def make_run_figure(cell: str, recipe: Mapping[str, Any], results: str | Path, outputs: Sequence[str | Path]) -> list[Path]:
-    """Draw one cell's training curves (`draw_run`) and write them to `outputs` (PNG at RUN_PNG_DPI)."""
-    return save_figure(draw_run(cell, recipe, results), outputs, dpi=RUN_PNG_DPI)
