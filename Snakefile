@@ -28,10 +28,16 @@ include: "rules/aggregate.smk"
 include: "rules/tables.smk"
 include: "rules/verify.smk"
 include: "rules/audit.smk"
+include: "rules/figure_common.smk"
+include: "rules/figures.smk"
+include: "rules/report.smk"
+include: "rules/status.smk"
 
 
 rule all:
     input:
         all_table_files(),
         f"{RESULTS}/verify.csv",
+        all_figure_files(),
+        all_report_files(),
     default_target: True

@@ -8,4 +8,6 @@ COMMAND_MODULES = [
     "paczero.commands.train",
     "paczero.commands.cells",
     "paczero.commands.privacy",
+    "paczero.commands.status",
+    "paczero.commands.figure",
 ]
