@@ -35,7 +35,7 @@ from tqdm.auto import tqdm
 from paczero import zo
 from paczero.models import LoadedModel
 from paczero.privacy import dp
-from paczero.journal import Preempted, RunJournal, StopRequest, apply_updates
+from paczero.journal import RunJournal, StopRequest, apply_updates
 from paczero.train import BestState, Seeds, _check_finite, evaluate_dev, evaluation_due, learning_rate
 
 logger = logging.getLogger(__name__)
@@ -203,11 +203,7 @@ def train_dp(
 
             if evaluation_due(recipe, steps_done, False):
                 evaluate_dev(recipe, task, loaded, prepared, best, steps_done)
-            if steps_done < recipe["steps"] and journal.checkpoint_due(steps_done, stop):
-                journal.save(steps_done, trainable, best)
-                if stop.requested:
-                    raise Preempted(f"cell {cell!r}: stopped by signal {stop.signal_number} after step {steps_done}; "
-                                    f"checkpoint written, rerun the same command to resume")
+            journal.checkpoint_if_due(steps_done, steps_done == recipe["steps"], stop, trainable, best)
     finally:
         journal.close()
     train_time = time.perf_counter() - train_started

@@ -276,6 +276,18 @@ class RunJournal:
     def checkpoint_due(self, steps_done: int, stop: StopRequest) -> bool:
         return stop.requested or bool(self.checkpoint_every and steps_done % self.checkpoint_every == 0)
 
+    def checkpoint_if_due(self, steps_done: int, finished: bool, stop: StopRequest, trainable, best) -> None:
+        """Write a checkpoint when one is due after `steps_done` steps of an unfinished run;
+        raise Preempted after it when a stop signal arrived."""
+        if finished or not self.checkpoint_due(steps_done, stop):
+            return
+        self.save(steps_done, trainable, best)
+        if stop.requested:
+            raise Preempted(
+                f"cell {self.recipe['cell']!r}: stopped by signal {stop.signal_number} after step {steps_done}; "
+                "checkpoint written, rerun the same command to resume"
+            )
+
     def save(self, steps_done: int, trainable, best) -> None:
         state = {
             "step": steps_done,

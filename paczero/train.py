@@ -30,7 +30,7 @@ from tqdm.auto import tqdm
 
 from paczero import __version__, zo
 from paczero.io import atomic_write_json, atomic_write_text
-from paczero.journal import Preempted, RunJournal, StopRequest, apply_updates
+from paczero.journal import RunJournal, StopRequest, apply_updates
 from paczero.models import LoadedModel, prepare_model
 from paczero.privacy.mechanism import PrivacyEngine
 from paczero.recipe import resolve_recipe
@@ -348,11 +348,8 @@ def _train_zo(
                 evaluate_dev(recipe, task, loaded, prepared, best, steps_done)
             if engine.exhausted:
                 logger.info("budget exhausted after step %d: %.6g of %.6g nats spent", steps_done, engine.spent, recipe["budget_nats"])
-            if steps_done < recipe["steps"] and not engine.exhausted and journal.checkpoint_due(steps_done, stop):
-                journal.save(steps_done, trainable, best)
-                if stop.requested:
-                    raise Preempted(f"cell {cell!r}: stopped by signal {stop.signal_number} after step {steps_done}; "
-                                    f"checkpoint written, rerun the same command to resume")
+            finished = steps_done == recipe["steps"] or engine.exhausted
+            journal.checkpoint_if_due(steps_done, finished, stop, trainable, best)
     finally:
         journal.close()
     train_time = time.perf_counter() - train_started

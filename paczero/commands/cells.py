@@ -9,9 +9,9 @@ import json
 import sys
 from typing import Any
 
+from paczero.commands.options import add_cells_options
 from paczero.cells import cells_by_table, load_cells
 
-DEFAULT_CONFIG = "config/config.yaml"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -23,22 +23,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "the cell id, the tables it feeds, then every resolved recipe field."
         ),
     )
-    parser.add_argument(
-        "--config",
-        default=DEFAULT_CONFIG,
-        metavar="FILE",
-        help=f"config.yaml with the preset, model registry and data sources (default: {DEFAULT_CONFIG})",
-    )
-    parser.add_argument(
-        "--preset",
-        metavar="P",
-        help="preset to apply, e.g. paper, smoke or demo (default: the config's `preset`)",
-    )
-    parser.add_argument(
-        "--cells",
-        metavar="FILE",
-        help="cells.yaml to expand (default: the config's `cells_file`)",
-    )
+    add_cells_options(parser)
     parser.add_argument(
         "--table",
         metavar="T",

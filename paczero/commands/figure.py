@@ -6,9 +6,9 @@ import argparse
 import logging
 from pathlib import Path
 
+from paczero.commands.options import add_cells_options
 from paczero.cells import load_cells, load_config
 
-DEFAULT_CONFIG = "config/config.yaml"
 RUN_FIGURE = "run"
 
 log = logging.getLogger(__name__)
@@ -29,18 +29,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("name", choices=(*FIGURE_NAMES, RUN_FIGURE), help="the figure to draw")
     parser.add_argument("--cell", metavar="ID", help="the cell whose training curves to draw (NAME 'run')")
-    parser.add_argument(
-        "--config",
-        default=DEFAULT_CONFIG,
-        metavar="FILE",
-        help=f"config.yaml with the preset, model registry and data sources (default: {DEFAULT_CONFIG})",
-    )
-    parser.add_argument(
-        "--preset",
-        metavar="P",
-        help="preset the cells are resolved under, e.g. paper, smoke or demo (default: the config's `preset`)",
-    )
-    parser.add_argument("--cells", metavar="FILE", help="cells.yaml to expand (default: the config's `cells_file`)")
+    add_cells_options(parser)
     parser.add_argument(
         "--results",
         metavar="DIR",

@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 import sys
 
+from paczero.commands.options import add_cells_options
 from paczero.cells import cells_by_table, load_cells, load_config
 from paczero.status import collect_status, format_csv, format_json, format_table
 
-DEFAULT_CONFIG = "config/config.yaml"
 DEFAULT_LOGS = "logs/train"
 FORMATTERS = {"table": format_table, "csv": format_csv, "json": format_json}
 
@@ -27,22 +27,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "and task, or else from a default per-model guess; the output says which."
         ),
     )
-    parser.add_argument(
-        "--config",
-        default=DEFAULT_CONFIG,
-        metavar="FILE",
-        help=f"config.yaml with the preset, model registry and data sources (default: {DEFAULT_CONFIG})",
-    )
-    parser.add_argument(
-        "--preset",
-        metavar="P",
-        help="preset the cells are resolved under, e.g. paper, smoke or demo (default: the config's `preset`)",
-    )
-    parser.add_argument(
-        "--cells",
-        metavar="FILE",
-        help="cells.yaml to expand (default: the config's `cells_file`)",
-    )
+    add_cells_options(parser)
     parser.add_argument(
         "--results",
         metavar="DIR",
