@@ -6,11 +6,13 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from paczero.cells import load_cells, load_config
+from paczero.privacy.mechanism import PrivacyEngine
 from paczero.report import table_html
-from run_fixtures import pac_diagnostics, write_run
+from run_fixtures import write_run
 from workflow_helpers import REPO, copy_workflow
 
 pytest.importorskip("snakemake")
@@ -39,6 +41,30 @@ def test_table_html_rows_and_numbers(tmp_path):
     assert str(path) in page
 
 
+def _engine_diagnostics(recipe):
+    """Diagnostics records and privacy summary of the real PrivacyEngine on random subset means."""
+    directions = recipe["directions"]
+    engine = PrivacyEngine(
+        recipe["method"], recipe["num_subsets"], recipe["budget_nats"], recipe["steps"], directions,
+        recipe["budget_schedule"], recipe["ablation"], None, np.random.default_rng(0),
+    )
+    data = np.random.default_rng(1)
+    records = []
+    for step in range(recipe["steps"]):
+        engine.begin_step(step)
+        for _ in range(directions):
+            means = data.normal(0.05, 1.0, recipe["num_subsets"])
+            engine.release(means, float(means.mean()))
+        record = engine.end_step()
+        released = record["released"] if isinstance(record["released"], list) else [record["released"]]
+        record.update(
+            lr=recipe["lr"], train_loss=0.5, clip_fraction=0.0,
+            direction_seeds=list(range(directions)), coefficients=[y / directions for y in released],
+        )
+        records.append(record)
+    return records, engine.summary()
+
+
 def test_snakemake_report_collects_outputs(tmp_path):
     """Build tables and figures from hand-written runs, then `snakemake --report`.
 
@@ -51,7 +77,9 @@ def test_snakemake_report_collects_outputs(tmp_path):
     config["cells_file"] = str(root / "config" / "report-cells.yaml")
     cells = load_cells(config, preset="demo")
     for recipe in cells.values():
-        write_run(root / "results", recipe, 60.0, diagnostics=pac_diagnostics(recipe, recipe["steps"]))
+        # `rule all` also verifies each cell's privacy ledger, so the runs' releases come from the real engine.
+        records, privacy = _engine_diagnostics(recipe)
+        write_run(root / "results", recipe, 60.0, diagnostics=records, privacy=privacy)
 
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
     command = [sys.executable, "-m", "snakemake", "--directory", str(root), "--snakefile", str(root / "Snakefile")]
