@@ -1,6 +1,6 @@
 """The run journal: crash-safe progress of one training run, and resumption from it.
 
-While a cell trains, `<run>/journal/` holds
+While a cell trains, `<run>/journal/` contains
 - `diagnostics.jsonl`: one line per finished step, with the step's direction
   seeds and the coefficients applied to them;
 - `privacy_state.json`: rewritten atomically after every step, before that
@@ -105,9 +105,9 @@ def replay_step(trainable, record: dict[str, Any], zo_eps: float, weight_decay: 
     """Redo a logged step's effect on the weights without any forward pass.
 
     Perturbing by +eps, -2 eps and +eps does not return floating-point weights
-    exactly to where they were, so the replay repeats those additions (they are
-    cheap) before the update: the replayed weights then equal the original
-    run's bit for bit on the same hardware. A DP step whose Poisson sample was
+    exactly to where they were, so the replay repeats those cheap additions
+    before the update. The replayed weights then equal the original run's bit
+    for bit on the same hardware. A DP step whose Poisson sample was
     empty ran no perturbation."""
     if record.get("batch_size", 1) > 0:
         for seed in record["direction_seeds"]:
@@ -138,9 +138,9 @@ class RunJournal:
 
     # -- resume -------------------------------------------------------------------
 
-    def _refuse(self, why: str) -> CheckpointError:
+    def _reject(self, reason: str) -> CheckpointError:
         return CheckpointError(
-            f"cell {self.recipe['cell']!r}: cannot resume from {self.folder}: {why}. "
+            f"cell {self.recipe['cell']!r}: cannot resume from {self.folder}: {reason}. "
             f"The releases logged there may already have been observed, so restarting would spend privacy budget again. "
             f"If nothing from this run was published, delete {self.folder} to restart the cell from step 0; "
             f"otherwise keep it and report the run as incomplete."
@@ -151,7 +151,7 @@ class RunJournal:
             return []
         text = self.diagnostics_path.read_text(encoding="utf-8")
         lines = text.split("\n")
-        # A final line without its newline was cut off mid-write; the privacy state still holds that step.
+        # A final line without its newline was cut off mid-write. The privacy state still contains that step.
         complete, tail = lines[:-1], lines[-1]
         if tail:
             logger.warning("dropping a partly written diagnostics line at the end of %s", self.diagnostics_path)
@@ -160,7 +160,7 @@ class RunJournal:
             try:
                 records.append(json.loads(line))
             except json.JSONDecodeError as error:
-                raise self._refuse(f"line {number} of {self.diagnostics_path} is not valid JSON ({error})") from error
+                raise self._reject(f"line {number} of {self.diagnostics_path} is not valid JSON ({error})") from error
         return records
 
     def resume(
@@ -182,37 +182,37 @@ class RunJournal:
         logged = self._read_logged()
         if not self.state_path.is_file():
             if logged:
-                raise self._refuse(f"{PRIVACY_STATE} is missing but {len(logged)} steps are logged")
+                raise self._reject(f"{PRIVACY_STATE} is missing but {len(logged)} steps are logged")
             self._diagnostics = open(self.diagnostics_path, "w", encoding="utf-8")
             return 0
         try:
             saved = json.loads(self.state_path.read_text(encoding="utf-8"))
         except json.JSONDecodeError as error:
-            raise self._refuse(f"{self.state_path} is not valid JSON ({error})") from error
+            raise self._reject(f"{self.state_path} is not valid JSON ({error})") from error
         for key in ("steps_done", "recipe", "rng", "privacy", "record"):
             if key not in saved:
-                raise self._refuse(f"{PRIVACY_STATE} lacks {key!r}")
+                raise self._reject(f"{PRIVACY_STATE} lacks {key!r}")
         if saved["recipe"] != self.recipe:
             changed = sorted(k for k in set(saved["recipe"]) | set(self.recipe) if saved["recipe"].get(k) != self.recipe.get(k))
-            raise self._refuse(f"the journal was written for a different recipe (fields {', '.join(changed)})")
+            raise self._reject(f"the journal was written for a different recipe (fields {', '.join(changed)})")
         if saved.get("membership_digest") != self.digest:
-            raise self._refuse("the membership matrix differs from the one the journal was written with")
+            raise self._reject("the membership matrix differs from the one the journal was written with")
         steps_done = int(saved["steps_done"])
         if len(logged) == steps_done - 1:
             logged.append(saved["record"])  # the crash came between the state and its diagnostics line
         if len(logged) != steps_done:
-            raise self._refuse(f"{PRIVACY_STATE} is at step {steps_done} but {len(logged)} diagnostics lines are logged")
+            raise self._reject(f"{PRIVACY_STATE} is at step {steps_done} but {len(logged)} diagnostics lines are logged")
         for index, record in enumerate(logged):
             if record.get("step") != index:
-                raise self._refuse(f"diagnostics line {index + 1} is for step {record.get('step')!r}, expected {index}")
+                raise self._reject(f"diagnostics line {index + 1} is for step {record.get('step')!r}, expected {index}")
         if logged and logged[-1] != saved["record"]:
-            raise self._refuse(f"the last diagnostics line differs from the step record in {PRIVACY_STATE}")
+            raise self._reject(f"the last diagnostics line differs from the step record in {PRIVACY_STATE}")
         if "cumulative_mi" in saved["record"]:
             last = saved["record"]["cumulative_mi"]
             last = last[-1] if isinstance(last, list) else last
             spent = float(saved.get("spent_nats", last))
             if abs(spent - last) > 1e-12 * max(1.0, abs(spent)):
-                raise self._refuse(f"privacy state spent {spent!r} nats but the diagnostics say {last!r}")
+                raise self._reject(f"privacy state spent {spent!r} nats but the diagnostics say {last!r}")
 
         start = 0
         folder = find_checkpoint(self.folder)
@@ -220,12 +220,12 @@ class RunJournal:
             checkpoint = load_checkpoint(folder)
             start = int(checkpoint.state["step"])
             if start > steps_done:
-                raise self._refuse(f"the checkpoint is at step {start}, after the last logged step {steps_done}")
+                raise self._reject(f"the checkpoint is at step {start}, after the last logged step {steps_done}")
             if checkpoint.state.get("recipe") != self.recipe:
-                raise self._refuse("the checkpoint was written for a different recipe")
+                raise self._reject("the checkpoint was written for a different recipe")
             names = [name for name, _ in trainable]
             if sorted(checkpoint.trainable) != sorted(names):
-                raise self._refuse("the checkpoint's weights do not match the model's trainable parameters")
+                raise self._reject("the checkpoint's weights do not match the model's trainable parameters")
             with torch.no_grad():
                 for name, param in trainable:
                     param.copy_(checkpoint.trainable[name].to(param.device, param.dtype))

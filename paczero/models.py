@@ -257,7 +257,7 @@ def attention_projection_names(model: torch.nn.Module) -> list[str]:
 
 
 def decays(name: str) -> bool:
-    """Whether weight decay applies to the parameter `name` (not to biases and norms)."""
+    """Return whether weight decay applies to the parameter `name` (not to biases and norms)."""
     lowered = name.lower()
     return not any(marker in lowered for marker in NO_DECAY_MARKERS)
 

@@ -14,7 +14,7 @@ def membership_matrix(
     mode: str = "random",
     subsets_per_example: int | None = None,
 ) -> np.ndarray:
-    """Boolean matrix (N, M): entry (i, m) says whether example i belongs to subset m.
+    """Boolean matrix (N, M): entry (i, m) is True when example i belongs to subset m.
 
     `random`: each example joins exactly k of the M subsets (k = M/2 unless
     `subsets_per_example` is given), chosen uniformly without replacement and

@@ -76,7 +76,7 @@ class Seeds:
         return cls(*(np.random.default_rng(c) for c in children))
 
     def streams(self) -> dict[str, np.random.Generator]:
-        """Every stream by name, for saving and restoring their states."""
+        """Return every stream by name, for saving and restoring their states."""
         return {
             "membership": self.membership,
             "mechanism": self.mechanism,
@@ -256,7 +256,7 @@ def _no_training(recipe, task, loaded: LoadedModel, prepared) -> dict[str, Any]:
 
 
 def evaluation_due(recipe: dict[str, Any], steps_done: int, stopping: bool) -> bool:
-    """Whether a dev evaluation runs after `steps_done` steps (every eval_every steps and at the end)."""
+    """Return whether a dev evaluation runs after `steps_done` steps (every eval_every steps and at the end)."""
     return steps_done % recipe["eval_every"] == 0 or steps_done == recipe["steps"] or stopping
 
 
@@ -304,8 +304,8 @@ def _train_zo(
     journal = RunJournal(out_dir, recipe, members, checkpoint_every)
     start = journal.resume(seeds.streams(), trainable, best, engine.load_state_dict, replay_evaluation)
     if start and engine.exhausted and not evaluation_due(recipe, start, False):
-        # The budget ran out at the last logged step, which the original run evaluated
-        # because it stopped there; the replay above evaluates only the regular steps.
+        # The budget ran out at the last logged step, so the original run stopped and evaluated
+        # there. The replay above evaluates only the regular steps.
         evaluate_dev(recipe, task, loaded, prepared, best, start)
 
     steps_done = start

@@ -15,7 +15,7 @@ from paczero.journal import JOURNAL_DIR, PRIVACY_STATE
 from paczero.train import run_cell
 from tests.conftest import REPO_ROOT, tiny_recipe
 
-# Fields that measure time or memory, or say how the run got there; everything else must match.
+# Fields that measure time or memory, or record where the run resumed. Every other field must match.
 VOLATILE = {"wall_time_s", "train_time_s", "steps_per_s", "peak_memory_mb", "resumed_from_step"}
 
 

@@ -19,7 +19,9 @@ def test_load_demo_sampling_is_seeded_and_disjoint():
     c = task.load(_recipe(data_seed=1))
     assert a.train == b.train
     assert a.train != c.train
-    assert len(a.train) == 24 and len(a.dev) == 8 and len(a.eval) == 16
+    assert len(a.train) == 24
+    assert len(a.dev) == 8
+    assert len(a.eval) == 16
 
 
 def test_load_real_glue_files(sst2_folder):

@@ -2,7 +2,7 @@
 
 Prompt `"<sentence> It was"`; candidates `" terrible"` (label 0) and `" great"`
 (label 1). A candidate's score is the mean log-probability of its tokens after
-the prompt; the per-example loss is the cross-entropy over the candidates'
+the prompt. The per-example loss is the cross-entropy over the candidates'
 scores, and accuracy is the share of examples whose highest-scoring candidate
 is the label.
 """
